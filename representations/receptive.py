@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 from torch import nn
 
@@ -66,6 +66,21 @@ def _pair(v) -> int:
     return int(v)
 
 
+_BRANCHES: dict[type, Callable[[nn.Module], list[list[nn.Module]]]] = {}
+
+
+def register_branches(cls: type, branches: Callable[[nn.Module], list[list[nn.Module]]]) -> None:
+    """Declare the parallel branches of a module type (e.g. SqueezeNet's Fire)."""
+    _BRANCHES[cls] = branches
+
+
+def _branches_of(module: nn.Module) -> list[list[nn.Module]] | None:
+    for cls, fn in _BRANCHES.items():
+        if isinstance(module, cls):
+            return fn(module)
+    return None
+
+
 def window_of(module: nn.Module) -> Window | None:
     """The window of a conv/pool module, ``None`` for pointwise ones."""
     if isinstance(module, POINTWISE):
@@ -79,14 +94,14 @@ def window_of(module: nn.Module) -> Window | None:
     if isinstance(module, nn.AvgPool2d):
         return Window(_pair(module.kernel_size), _pair(module.stride), _pair(module.padding),
                       1, bool(module.ceil_mode))
-    branches = getattr(module, "rf_branches", None)
+    branches = _branches_of(module)
     if branches is not None:
-        return widest(chain_window(b) for b in branches())
+        return widest(chain_window(b) for b in branches)
     if isinstance(module, nn.Sequential):
         return chain_window(module)
     raise PreimageError(
         f"cannot compute the receptive field through {type(module).__name__}; "
-        "give the module an rf_branches() method or use a chain of Conv2d/pooling layers"
+        "declare its branches with register_branches() or use a chain of Conv2d/pooling layers"
     )
 
 
@@ -122,9 +137,9 @@ def out_size(modules: Iterable[nn.Module], n: int) -> int:
     for m in modules:
         w = window_of(m)
         if w is not None:
-            branches = getattr(m, "rf_branches", None)
+            branches = _branches_of(m)
             if branches is not None:
-                n = min(out_size(b, n) for b in branches())
+                n = min(out_size(b, n) for b in branches)
             elif isinstance(m, nn.Sequential):
                 n = out_size(m, n)
             else:

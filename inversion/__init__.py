@@ -1,0 +1,1 @@
+"""Optimisation engine: objectives, optimisers and schedules, metrics."""

@@ -1,0 +1,1 @@
+"""Learned inverse networks x̂ = g(Φ(x))."""

@@ -1,0 +1,1 @@
+"""Energies E(x) = −log p(x) + c on images or feature maps."""

@@ -1,0 +1,156 @@
+"""Image conventions: loading files into RGB tensors in [0, 1], resizing and cropping to
+a representation's input size, and the bundled photos (shipped inside scikit-image,
+scikit-learn and matplotlib: no network needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from representations.errors import PreimageError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import skimage.data
+
+        img = getattr(skimage.data, name)()
+        return img[0] if isinstance(img, tuple) else img  # stereo pairs: left view
+
+    return load
+
+
+def _sklearn(index: int) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from sklearn.datasets import load_sample_images
+
+        return load_sample_images().images[index]
+
+    return load
+
+
+def _grace_hopper() -> np.ndarray:
+    import matplotlib.cbook
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        return _pil_to_array(f)
+
+
+SAMPLES: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": _skimage("astronaut"),
+    "chelsea": _skimage("chelsea"),
+    "coffee": _skimage("coffee"),
+    "rocket": _skimage("rocket"),
+    "motorcycle": _skimage("stereo_motorcycle"),
+    "camera": _skimage("camera"),
+    "china": _sklearn(0),
+    "flower": _sklearn(1),
+    "grace_hopper": _grace_hopper,
+}
+DEFAULT_SAMPLE = "chelsea"
+
+
+def sample_names() -> list[str]:
+    """Names of the bundled photos, usable wherever an image path is."""
+    return list(SAMPLES)
+
+
+def _pil_to_array(fp) -> np.ndarray:
+    """Any PIL-readable image → (H, W, 3) float32 in [0, 1]."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(fp) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I"):
+                a = np.asarray(im, dtype=np.float64)
+                a = a / (65535.0 if a.max() > 255 or mode.startswith("I;16") else 255.0)
+            elif mode == "F":
+                a = np.asarray(im, dtype=np.float64)
+            else:
+                if mode == "P":
+                    im = im.convert("RGBA")
+                a = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        name = getattr(fp, "name", fp)
+        raise PreimageError(f"cannot read {name} as an image ({e}); give a JPEG or PNG file") from None
+    return _to_rgb(a)
+
+
+def _to_rgb(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        a = a.astype(np.float64) / 255.0
+    elif a.dtype == np.uint16:
+        a = a.astype(np.float64) / 65535.0
+    elif a.dtype == bool:
+        a = a.astype(np.float64)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 4:
+        a = a[..., :3]
+    elif a.ndim == 3 and a.shape[2] == 2:  # grey + alpha
+        a = np.repeat(a[..., :1], 3, axis=2)
+    return np.clip(a, 0.0, 1.0).astype(np.float32)
+
+
+def load_image(spec: str | Path) -> Tensor:
+    """A file path or bundled sample name → (3, H, W) float32 RGB in [0, 1]."""
+    spec = str(spec)
+    if spec in SAMPLES and not Path(spec).exists():
+        return torch.from_numpy(_to_rgb(SAMPLES[spec]())).permute(2, 0, 1).contiguous()
+    path = Path(spec)
+    if not path.exists():
+        raise PreimageError(
+            f"image {spec!r} not found; give an existing file or folder, or a bundled sample: "
+            f"{', '.join(SAMPLES)}"
+        )
+    if path.is_dir():
+        raise PreimageError(f"{spec} is a folder; use resolve_images() to load every image in it")
+    return torch.from_numpy(_pil_to_array(path)).permute(2, 0, 1).contiguous()
+
+
+def resolve_images(specs: Iterable[str | Path]) -> list[tuple[str, Tensor]]:
+    """Files, folders (their image files, sorted) and sample names → [(name, image)]."""
+    out: list[tuple[str, Tensor]] = []
+    for spec in specs:
+        path = Path(str(spec))
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise PreimageError(f"folder {spec} holds no image files (.jpg, .png, ...)")
+            out.extend((p.stem, load_image(p)) for p in files)
+        else:
+            name = path.stem if path.exists() else str(spec)
+            out.append((name, load_image(spec)))
+    return out
+
+
+def resize_crop(img: Tensor, size: int) -> Tensor:
+    """Resize so the shorter side is ``size`` (antialiased bilinear), then centre-crop
+    to ``size``×``size``. Works on (3, H, W) or (B, 3, H, W)."""
+    batched = img.dim() == 4
+    x = img if batched else img[None]
+    h, w = x.shape[-2:]
+    s = size / min(h, w)
+    nh, nw = max(size, round(h * s)), max(size, round(w * s))
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    x = x[..., top : top + size, left : left + size].clamp(0.0, 1.0)
+    return x if batched else x[0]
+
+
+def save_image(img: Tensor, path: str | Path) -> None:
+    """(3, H, W) RGB in [0, 1] → 8-bit PNG/JPEG."""
+    from PIL import Image
+
+    a = (img.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    Image.fromarray(a).save(path)

@@ -1,0 +1,1 @@
+"""Application layer: CLI, configs → objects, data, Lightning modules, experiment runners."""

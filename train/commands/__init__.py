@@ -1,0 +1,1 @@
+"""One module per CLI subcommand: ``HELP`` (one line), ``add_arguments(parser)``, ``run(args) -> int``."""
