@@ -43,8 +43,8 @@ def test_tv_is_zero_on_constants_and_per_item():
     x = torch.ones(2, 3, 5, 5, dtype=torch.float64)
     x[1, :, 2, 2] = 2.0  # one bump: 4 unit differences touch it, in each of 3 channels
     torch.testing.assert_close(tv_beta(x, 2.0), torch.tensor([0.0, 12.0], dtype=torch.float64))
-    # coupled: squared differences summed over channels first: same for β = 2, 4·3^{1/2} for β = 1
-    torch.testing.assert_close(tv_beta(x, 1.0, coupled=True)[1], torch.tensor(4 * 3 ** 0.5, dtype=torch.float64))
+    # coupled: squared differences summed over channels first: for β = 1 the bump pixel gives √6 and its two neighbours √3 each
+    torch.testing.assert_close(tv_beta(x, 1.0, coupled=True)[1], torch.tensor(6 ** 0.5 + 2 * 3 ** 0.5, dtype=torch.float64))
 
 
 def test_alpha_norm_is_sum_of_powers():
