@@ -80,7 +80,7 @@ def _pil_to_array(fp) -> np.ndarray:
                     im = im.convert("RGBA")
                 a = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        name = getattr(fp, "name", fp)
+        name = fp if isinstance(fp, (str, Path)) else getattr(fp, "name", "image")
         raise PreimageError(f"cannot read {name} as an image ({e}); give a JPEG or PNG file") from None
     return _to_rgb(a)
 

