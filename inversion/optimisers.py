@@ -106,27 +106,37 @@ class LBFGS(Optimiser):
     """torch.optim.LBFGS with a strong-Wolfe line search; one outer iteration per step.
 
     Needs a closure (the engine passes one that re-evaluates E and sets ``x.grad``).
+    It minimises ``scale · E`` (use x0_sigma², as :class:`MomentumSchedule`): torch's
+    curvature test (yᵀs > 1e-10) and first step (1/‖g‖₁) assume gradients of order 1.
     """
 
     needs_closure = True
 
-    def __init__(self, lrs: Sequence[float], history_size: int = 10, line_search: str | None = "strong_wolfe") -> None:
+    def __init__(self, lrs: Sequence[float], scale: float = 1.0, history_size: int = 10,
+                 line_search: str | None = "strong_wolfe") -> None:
         super().__init__(lrs)
+        self.scale = float(scale)
         self.history_size, self.line_search = int(history_size), line_search
         self._opt: torch.optim.LBFGS | None = None
         self._x: Tensor | None = None
 
     def reset(self, x: Tensor) -> None:
         self._x = x
-        self._opt = torch.optim.LBFGS([x], lr=self.lrs[0], max_iter=1, history_size=self.history_size,
-                                      line_search_fn=self.line_search)
+        # One iteration per step; max_eval must allow the line search (default: 1.25·max_iter).
+        self._opt = torch.optim.LBFGS([x], lr=self.lrs[0], max_iter=1, max_eval=25, history_size=self.history_size,
+                                      line_search_fn=self.line_search, tolerance_grad=0.0, tolerance_change=0.0)
 
     def step(self, x: Tensor, grad: Tensor, t: int, closure: Closure | None = None) -> None:
         if closure is None:
             raise PreimageError("L-BFGS needs a closure that re-evaluates the energy")
         if self._opt is None or self._x is not x:
             self.reset(x)
-        self._opt.step(closure)
+        def scaled() -> Tensor:
+            loss = closure()
+            x.grad.mul_(self.scale)
+            return loss * self.scale
+
+        self._opt.step(scaled)
         x.grad = None
 
 

@@ -1,0 +1,36 @@
+"""Metrics against hand-computed values."""
+
+import pytest
+import torch
+
+from inversion.metrics import (image_mse, image_psnr, image_ssim, normalised_error_text, relative_error,
+                               table1_error)
+
+
+def test_relative_error():
+    phi0 = torch.tensor([[3.0, 4.0]])
+    assert float(relative_error(torch.tensor([[3.0, 4.0 + 5.0]]), phi0)) == pytest.approx(1.0)
+
+
+def test_table1_error_matches_deep_goggle_formula():
+    # three 1-D codes 0, 1, 3: pdist2² over all 9 pairs (diagonal included) = 2·(1 + 9 + 4) / 9
+    orig = torch.tensor([[0.0], [1.0], [3.0]])
+    rec = orig + torch.tensor([[1.0], [0.0], [2.0]])
+    norm = 28 / 9
+    torch.testing.assert_close(table1_error(rec, orig), torch.tensor([1.0, 0.0, 4.0], dtype=torch.float64) / norm)
+
+
+def test_normalised_error_text_uses_mean_distance_of_distinct_pairs():
+    orig = torch.tensor([[0.0], [1.0], [3.0]])
+    rec = orig + torch.tensor([[1.0], [0.0], [2.0]])
+    n_phi = (1 + 3 + 2) / 3
+    torch.testing.assert_close(normalised_error_text(rec, orig), torch.tensor([1.0, 0.0, 2.0], dtype=torch.float64) / n_phi)
+
+
+def test_image_metrics():
+    ref = torch.rand(1, 3, 32, 32)
+    x = (ref + 0.1).clamp(0, 1)
+    mse = image_mse(x, ref)
+    torch.testing.assert_close(image_psnr(x, ref), -10 * torch.log10(mse))
+    assert float(image_ssim(ref.repeat(2, 1, 1, 1), ref)[0]) == pytest.approx(1.0, abs=1e-4)
+    assert float(image_ssim(x, ref)) < 1.0
