@@ -88,9 +88,14 @@ def cell_interpolation_matrix(n: int, cell_size: int, dtype=torch.float32, devic
 
 
 def orientation_basis(num_orientations: int, dtype=torch.float32, device=None) -> Tensor:
-    """(2, O) unit vectors ``u_k`` at angles ``kπ/O`` (rounded to float32 as hog.c does)."""
+    """(2, O) directions ``u_k`` at angles ``kπ/O``.
+
+    Computed in float64 and cast, so in float32 they are hog.c's ``(float) cos(angle)``
+    (not exactly unit: HOGb's ``acos`` then leaks ~1e-4 into neighbouring bins, as in
+    VLFeat); in float64 they are unit to rounding.
+    """
     ang = torch.arange(num_orientations, dtype=torch.float64) * math.pi / num_orientations
-    return torch.stack([torch.cos(ang), torch.sin(ang)]).float().to(dtype=dtype, device=device)
+    return torch.stack([torch.cos(ang), torch.sin(ang)]).to(dtype=dtype, device=device)
 
 
 def _sqrt_like_c(v: Tensor) -> Tensor:

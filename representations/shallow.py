@@ -42,7 +42,9 @@ class HOG(Representation):
 
     ``texture=False`` drops UoCTTI's 4 texture components (the paper's CNN-HOG);
     ``bilinear_orientations=True`` is HOGb. The pixel-to-cell interpolation matrices
-    depend on the image size and are cached per (size, dtype, device).
+    depend on the image size and are cached per (size, dtype, device); the bin
+    directions are a float64 buffer, cast to the input's dtype in ``forward`` (which
+    rounds them to float32 exactly as VLFeat does for float32 input).
     """
 
     layers = ["hist", "hog"]
@@ -64,7 +66,7 @@ class HOG(Representation):
         self.input_size = input_size
         self.taps = self.resolve_taps(taps)
         self._name = ("hogb" if bilinear_orientations else "hog" if texture else "cnn-hog")
-        self.register_buffer("basis", H.orientation_basis(num_orientations), persistent=False)
+        self.register_buffer("basis", H.orientation_basis(num_orientations, torch.float64), persistent=False)
         self._matrices: dict[tuple, tuple[Tensor, Tensor]] = {}
         self.freeze()
 
