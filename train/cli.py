@@ -14,6 +14,7 @@ from typing import Sequence
 # name → module; only subcommands that exist are listed.
 COMMANDS: dict[str, str] = {
     "layers": "train.commands.layers",
+    "invert": "train.commands.invert",
 }
 
 
