@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="preset name (e.g. squeezenet-cvpr15) or a .yaml file")
     p.add_argument("--image", nargs="+", required=True,
                    help="image files, folders or bundled samples (e.g. chelsea); several are batched")
-    p.add_argument("--layer", nargs="+", default=None, help="layer(s) to invert (default: the preset's)")
+    p.add_argument("--layer", nargs="+", default=None,
+                   help="layer(s) to invert, several matched at once (default: the preset's)")
     p.add_argument("--weights", default=None, help="weights for the representation (default: the preset's)")
     p.add_argument("--out", default="runs", help="parent folder of the run directory (default: runs)")
     p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (offline unless configured)")
@@ -27,8 +28,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optimiser.lr=0.01")
 
 
+def _split_overrides(args: argparse.Namespace) -> None:
+    """``--image a b key=v`` / ``--layer l key=v``: argparse hands trailing overrides to the
+    option; anything with '=' that is not an existing file is an override."""
+    from pathlib import Path
+
+    for attr in ("image", "layer"):
+        values = getattr(args, attr) or []
+        keep = [v for v in values if "=" not in v or Path(v).exists()]
+        args.overrides = [v for v in values if v not in keep] + list(args.overrides)
+        setattr(args, attr, keep or None)
+
+
 def resolve_config(args: argparse.Namespace) -> dict:
+    from representations.errors import PreimageError
     from train.config import apply_overrides, load_preset
+
+    _split_overrides(args)
+    if not args.image:
+        raise PreimageError("no image given; pass --image FILE, FOLDER or a bundled sample such as chelsea")
 
     cfg = apply_overrides(load_preset(args.config), args.overrides)
     if args.layer:
