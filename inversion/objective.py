@@ -73,15 +73,17 @@ class Objective(nn.Module):
         ``shift`` (dy, dx) jitters only the representation's input (IJCV'16 jitter).
         """
         x = x.detach()
-        closed = {n: t.closed_form_grad(x) for n, t in self.terms.items()}
         grad = torch.zeros_like(x)
         values: dict[str, Tensor] = {}
+        rest = []
         with torch.no_grad():
-            for n, g in closed.items():
-                if g is not None:
-                    values[n] = self.weights[n] * self.terms[n](x, {})
-                    grad.add_(g, alpha=self.weights[n])
-        rest = [n for n, g in closed.items() if g is None]
+            for n, t in self.terms.items():
+                vg = t.closed_form(x)
+                if vg is None:
+                    rest.append(n)
+                    continue
+                values[n] = self.weights[n] * vg[0]
+                grad.add_(vg[1], alpha=self.weights[n])
         feats: dict[str, Tensor] = {}
         if rest:
             xg = x.requires_grad_(True)

@@ -27,8 +27,9 @@ class Term(nn.Module):
     def space(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:
         return x if self.layer is None else feats[self.layer]
 
-    def closed_form_grad(self, x: Tensor) -> Tensor | None:
-        """∂term/∂x without autograd when the term reads the image and knows its gradient."""
+    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(value (B,), ∂term/∂x) without autograd when the term reads the image and has a
+        closed-form gradient; None otherwise."""
         return None
 
 
@@ -81,11 +82,12 @@ class PriorTerm(Term):
     def forward(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:
         return self.scale * self.energy(self.space(x, feats))
 
-    def closed_form_grad(self, x: Tensor) -> Tensor | None:
-        grad: Callable[[Tensor], Tensor] | None = getattr(self.energy, "grad", None)
-        if self.layer is not None or grad is None:
+    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = getattr(self.energy, "value_and_grad", None)
+        if self.layer is not None or fn is None:
             return None
-        return self.scale * grad(x)
+        value, grad = fn(x)
+        return self.scale * value, grad.mul_(self.scale)
 
 
 class ActivationMax(Term):

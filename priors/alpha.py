@@ -27,6 +27,18 @@ def alpha_norm_grad(z: Tensor, alpha: float = 6.0, coupled: bool = False) -> Ten
     return alpha * z.abs().pow(alpha - 2) * z
 
 
+def alpha_norm_value_and_grad(z: Tensor, alpha: float = 6.0, coupled: bool = False) -> tuple[Tensor, Tensor]:
+    """(energy (B,), gradient) from one power computation (the engine's fast path)."""
+    r2 = (z * z).sum(1, keepdim=True) if coupled else z * z
+    if alpha == 6:  # the papers' α: r2³ by multiplication, not pow
+        p = r2 * r2             # |z|^{α−2}
+        value = (p * r2).flatten(1).sum(1)
+    else:
+        p = r2.pow(alpha / 2 - 1)
+        value = (p * r2).flatten(1).sum(1)
+    return value, (alpha * p) * z
+
+
 class AlphaNormPrior(nn.Module):
     """N_α as an energy module: ``forward(z) -> Tensor[B]``; ``grad(z)`` in closed form."""
 
@@ -40,6 +52,9 @@ class AlphaNormPrior(nn.Module):
 
     def grad(self, z: Tensor) -> Tensor:
         return alpha_norm_grad(z, self.alpha, self.coupled)
+
+    def value_and_grad(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return alpha_norm_value_and_grad(z, self.alpha, self.coupled)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, coupled={self.coupled}"

@@ -51,3 +51,11 @@ def test_alpha_norm_is_sum_of_powers():
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
     torch.testing.assert_close(alpha_norm(x, 6.0), x.pow(6).flatten(1).sum(1))
     torch.testing.assert_close(alpha_norm(x, 2.0, coupled=True), x.pow(2).flatten(1).sum(1))
+
+
+@pytest.mark.parametrize("energy", ENERGIES, ids=repr)
+def test_fused_value_and_grad(energy):
+    z = torch.randn(2, 3, 6, 7, dtype=torch.float64)
+    v, g = energy.value_and_grad(z)
+    torch.testing.assert_close(v, energy(z))
+    torch.testing.assert_close(g, energy.grad(z))

@@ -1,0 +1,77 @@
+"""Speed of the inversion engine (issue 4), on the CPU with 2 threads.
+
+(a) overhead of one engine step (priors, bookkeeping, divergence check, momentum update)
+    over the frozen Φ's forward + backward alone (SqueezeNet fire3, 227×227, batch 4);
+(b) the 800-step CVPR'15 HOG preset at batch 16: seconds per 227×227 image.
+
+Usage: python benchmarks/bench_engine.py [--steps N] [--skip-hog]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from inversion import invert
+from representations import load_image, resolve_images
+from train.config import apply_overrides, load_preset
+from train.invert_setup import build_job
+
+
+def crops(n: int) -> list:
+    """``n`` images (the bundled photos, repeated)."""
+    imgs = resolve_images(["chelsea", "astronaut", "coffee", "rocket", "motorcycle", "camera", "china", "flower"])
+    return [(f"{name}{i}", img) for i in range(n // len(imgs) + 1) for name, img in imgs][:n]
+
+
+def phi_alone(job, steps: int) -> float:
+    """Seconds per step of Φ forward + backward of a squared loss at the match layer(s)."""
+    x = job.init.clone()
+    fm = list(job.objective.feature_matches().values())
+    for t in range(steps + 2):
+        if t == 2:
+            start = time.perf_counter()
+        xg = x.detach().requires_grad_(True)
+        feats = job.representation(xg)
+        loss = sum((feats[m.layer] - m.phi0).pow(2).sum() for m in fm)
+        (g,) = torch.autograd.grad(loss, xg)
+    return (time.perf_counter() - start) / steps
+
+
+def engine(job, steps: int) -> float:
+    invert(job.objective, job.init, job.optimiser, 2)  # warm-up
+    start = time.perf_counter()
+    invert(job.objective, job.init, job.optimiser, steps)
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--skip-hog", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    for preset, layer, batch in [("squeezenet-cvpr15", "fire3", 4), ("squeezenet-cvpr15", "conv1", 4),
+                                 ("hog-cvpr15", "hog", 16)]:
+        if preset.startswith("hog") and args.skip_hog:
+            continue
+        cfg = apply_overrides(load_preset(preset), [f"layer={layer}", "repeats=1"])
+        job = build_job(cfg, crops(batch))
+        a, b = phi_alone(job, args.steps), engine(job, args.steps)
+        print(f"(a) {preset} {layer} batch {batch}: Φ fwd+bwd {a * 1e3:.1f} ms/step, engine {b * 1e3:.1f} ms/step, "
+              f"overhead {100 * (b / a - 1):+.1f} %")
+    if not args.skip_hog:
+        cfg = load_preset("hog-cvpr15")
+        job = build_job(cfg, crops(16))
+        start = time.perf_counter()
+        invert(job.objective, job.init, job.optimiser, job.steps)
+        total = time.perf_counter() - start
+        print(f"(b) hog-cvpr15, {job.steps} steps, batch 16 at 227×227: {total:.1f} s, {total / 16:.2f} s/image")
+
+
+if __name__ == "__main__":
+    main()
