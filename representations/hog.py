@@ -67,24 +67,30 @@ def check_hog_input(x: Tensor, cell_size: int, channels: int | None = None) -> N
         raise PreimageError("HOG input contains NaN or infinite values; check the image and preprocessing")
 
 
-def cell_interpolation_matrix(n: int, cell_size: int, dtype=torch.float32, device=None) -> Tensor:
-    """(cells, n − 2) matrix of the bilinear spatial votes of interior pixels 1..n−2 into cells.
+def spatial_bins(h: int, w: int, cell_size: int, device=None) -> tuple[Tensor, Tensor]:
+    """Where interior pixels vote: ((4, H−2, W−2) cell index, (4, H−2, W−2) weight).
 
-    Pixel ``x`` sits at ``h = (x + 1/2)/cell − 1/2`` cell units; it gives ``1 − frac(h)``
-    to cell ``floor(h)`` and ``frac(h)`` to the next, dropping cells outside the grid.
+    Pixel ``x`` sits at ``hx = (x + 1/2)/cell − 1/2`` cell units and gives ``1 − frac(hx)``
+    to cell ``floor(hx)`` and ``frac(hx)`` to the next (the same along y): 4 cells, each
+    as ``cy·W' + cx``, or ``H'·W'`` (a dropped slot) when outside the grid.
     """
-    cells = hog_cells(n, cell_size)
-    x = torch.arange(1, n - 1, dtype=torch.float64)
-    h = ((x + 0.5) / cell_size - 0.5).float().double()  # hog.c keeps hx in a float
-    b = torch.floor(h).long()
-    w2 = h - b
-    cols = torch.arange(n - 2)
-    a = torch.zeros(cells, n - 2, dtype=torch.float64)
-    lo = b >= 0
-    a[b[lo], cols[lo]] += 1.0 - w2[lo]
-    hi = b + 1 <= cells - 1
-    a[b[hi] + 1, cols[hi]] += w2[hi]
-    return a.to(dtype=dtype, device=device)
+    def axis(n: int) -> tuple[Tensor, Tensor, int]:
+        cells = hog_cells(n, cell_size)
+        x = torch.arange(1, n - 1, dtype=torch.float64)
+        hx = ((x + 0.5) / cell_size - 0.5).float().double()  # hog.c keeps hx in a float
+        b = torch.floor(hx).long()
+        frac = hx - b
+        idx = torch.stack([b, b + 1])  # (2, n-2)
+        wts = torch.stack([1.0 - frac, frac])
+        return idx, wts, cells
+
+    iy, wy, hc = axis(h)
+    ix, wx, wc = axis(w)
+    inside = ((iy >= 0) & (iy < hc))[:, None, :, None] & ((ix >= 0) & (ix < wc))[None, :, None, :]
+    flat = iy[:, None, :, None] * wc + ix[None, :, None, :]  # (2, 2, h-2, w-2)
+    flat = torch.where(inside, flat, torch.full_like(flat, hc * wc))
+    weight = torch.where(inside, wy[:, None, :, None] * wx[None, :, None, :], torch.zeros(()))
+    return flat.reshape(4, h - 2, w - 2).to(device), weight.reshape(4, h - 2, w - 2).float().to(device)
 
 
 def orientation_basis(num_orientations: int, dtype=torch.float32, device=None) -> Tensor:
@@ -98,20 +104,30 @@ def orientation_basis(num_orientations: int, dtype=torch.float32, device=None) -
     return torch.stack([torch.cos(ang), torch.sin(ang)]).to(dtype=dtype, device=device)
 
 
-def _sqrt_like_c(v: Tensor) -> Tensor:
-    """``sqrt`` correctly rounded in the input's precision (C's ``sqrtf``).
+class _GradientNorm(torch.autograd.Function):
+    """``sqrt(gx² + gy²)``, correctly rounded like C's ``sqrtf``, with gradient 0 at 0.
 
     torch's vectorised float32 ``sqrt`` can be 1 ulp off; near a bin centre HOGb's
     ``acos`` turns 1 ulp of ``|g·u|/|g|`` into ~1e-4 rad, so float32 goes through float64.
     """
-    return torch.sqrt(v.double()).to(v.dtype) if v.dtype == torch.float32 else torch.sqrt(v)
+
+    @staticmethod
+    def forward(ctx, gx: Tensor, gy: Tensor) -> Tensor:
+        n2 = gx * gx + gy * gy
+        norm = torch.sqrt(n2.double()).to(n2.dtype) if n2.dtype == torch.float32 else torch.sqrt(n2)
+        ctx.save_for_backward(gx, gy, norm)
+        return norm
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        gx, gy, norm = ctx.saved_tensors
+        scale = grad / norm.clamp_min(torch.finfo(norm.dtype).tiny)  # g = 0 there: gradient 0
+        return scale * gx, scale * gy
 
 
-def _safe_norm(gx: Tensor, gy: Tensor) -> Tensor:
-    """``sqrt(gx² + gy²)`` with a zero (not NaN) gradient where the gradient vanishes."""
-    n2 = gx * gx + gy * gy
-    pos = n2 > 0
-    return torch.where(pos, _sqrt_like_c(torch.where(pos, n2, torch.ones_like(n2))), torch.zeros_like(n2))
+def gradient_norm(gx: Tensor, gy: Tensor) -> Tensor:
+    """``|g|`` per pixel, differentiable everywhere (zero gradient where ``g = 0``)."""
+    return _GradientNorm.apply(gx, gy)
 
 
 def image_gradient(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -124,39 +140,74 @@ def image_gradient(x: Tensor) -> tuple[Tensor, Tensor]:
     return gx.gather(1, best)[:, 0], gy.gather(1, best)[:, 0]
 
 
-def orientation_votes(gx: Tensor, gy: Tensor, basis: Tensor, bilinear: bool) -> Tensor:
-    """(B, 2·O, H, W) per-pixel votes ``|g|·w_j`` into the directed orientation bins."""
+def _best_directions(gx: Tensor, gy: Tensor, basis: Tensor, second: bool) -> tuple[Tensor, ...]:
+    """hog.c's loop over the O directions, vectorised over pixels (no gradient).
+
+    Returns the directed bin and ``|g·u|`` of the best direction (and of the second
+    best): strict '>' comparisons in k order, so ties go to the first, as in VLFeat.
+    """
     o = basis.shape[1]
-    norm = _safe_norm(gx, gy)
-    score = gx.unsqueeze(1) * basis[0].view(1, o, 1, 1) + gy.unsqueeze(1) * basis[1].view(1, o, 1, 1)
-    absscore = score.abs()
-    b0 = absscore.argmax(dim=1, keepdim=True)  # first maximum, like hog.c's strict '>'
-    d0 = b0 + o * (score.gather(1, b0) < 0).long()  # directed bin of the best orientation
-    bins = torch.arange(2 * o, device=gx.device).view(1, 2 * o, 1, 1)
+    ux, uy = basis.detach().cpu().tolist()  # exact values of the dtype's (rounded) cos, sin
+    # torch.where is slow on CPU: selections are written with maximum/minimum and lerp
+    w0 = torch.full_like(gx, -1.0)
+    d0 = torch.zeros_like(gx)  # bin indices as floats (small integers: exact)
+    w1, d1 = w0.clone(), d0.clone()
+    for k in range(o):
+        score = gx * ux[k] + gy * uy[k]
+        a = score.abs()
+        d = (score < 0).to(gx.dtype) * o + k  # directed bin
+        gt0 = (a > w0).to(gx.dtype)
+        if second:
+            d1 = torch.lerp(torch.lerp(d1, d, (a > w1).to(gx.dtype)), d0, gt0)
+            w1 = torch.maximum(torch.minimum(a, w0), w1)  # old best if a beats it, else max(a, w1)
+        w0 = torch.maximum(a, w0)
+        d0 = torch.lerp(d0, d, gt0)
+    d0, d1 = d0.long(), d1.long()
+    return (d0, w0, d1) if second else (d0, w0)
+
+
+def orientation_bins(gx: Tensor, gy: Tensor, basis: Tensor, bilinear: bool) -> list[tuple[Tensor, Tensor]]:
+    """Per-pixel orientation votes as (directed bin index, weight·|g|) pairs, each (B, H, W).
+
+    Hard: the best of the O directions by ``|g·u_k|``, signed into 2·O directed bins.
+    HOGb adds the second best, splitting ``|g|`` linearly in the angle to the best one.
+    """
+    o = basis.shape[1]
+    norm = gradient_norm(gx, gy)
+    with torch.no_grad():  # the bin choice is piecewise constant
+        found = _best_directions(gx.detach(), gy.detach(), basis, bilinear)
     if not bilinear:
-        return norm.unsqueeze(1) * (bins == d0).to(gx.dtype)
-    masked = absscore.scatter(1, b0, -1.0)
-    b1 = masked.argmax(dim=1, keepdim=True)
-    d1 = b1 + o * (score.gather(1, b1) < 0).long()
-    best = absscore.gather(1, b0)[:, 0]
+        return [(found[0], norm)]
+    d0, best_score, d1 = found
+    u = basis.t()[d0 % o]  # (B, H, W, 2) best direction
     # Angle to the best direction. hog.c takes acosf(|g·u|/|g|) in float32; its slope is
     # infinite at 0, so the forward value is VLFeat's and the gradient that of the same
-    # angle written as atan2(|g×u|, g·u) (equal up to rounding; "straight-through").
-    ub = basis.t()[b0[:, 0]]  # (B, H, W, 2)
-    cross = (gy * ub[..., 0] - gx * ub[..., 1]).abs()
-    smooth = torch.atan2(cross, torch.where(norm > 0, best, torch.ones_like(best)))
-    ratio = torch.clamp(best / norm.clamp(min=1e-10), max=1.0)
-    exact = torch.acos(ratio.double()).to(ratio.dtype)  # correctly rounded, like acosf
-    angle = smooth + (exact - smooth).detach()
-    w1 = angle / (math.pi / o)
-    w0 = 1.0 - w1
-    votes = w0.unsqueeze(1) * (bins == d0).to(gx.dtype) + w1.unsqueeze(1) * (bins == d1).to(gx.dtype)
-    return norm.unsqueeze(1) * votes
+    # angle written as atan2(|g×u|, |g·u|) (equal up to rounding; "straight-through").
+    dot = (gx * u[..., 0] + gy * u[..., 1]).abs()
+    cross = (gy * u[..., 0] - gx * u[..., 1]).abs()
+    smooth = torch.atan2(cross, dot + (norm == 0).to(dot.dtype))  # atan2(0, 1) where g = 0
+    with torch.no_grad():
+        ratio = torch.clamp(best_score / norm.clamp(min=1e-10), max=1.0)
+        exact = torch.acos(ratio.double()).to(ratio.dtype)  # correctly rounded, like acosf
+    w1 = (smooth + (exact - smooth.detach())) / (math.pi / o)
+    return [(d0, norm * (1.0 - w1)), (d1, norm * w1)]
 
 
-def cell_histograms(votes: Tensor, ay: Tensor, ax: Tensor) -> Tensor:
-    """(B, K, H−2, W−2) pixel votes → (B, K, H', W') cell histograms: ``A_y · V · A_xᵀ``."""
-    return torch.matmul(torch.matmul(ay, votes), ax.t())
+def cell_histograms(votes: list[tuple[Tensor, Tensor]], cells: tuple[Tensor, Tensor],
+                    num_bins: int, grid: tuple[int, int]) -> Tensor:
+    """Scatter the votes into (B, K, H', W') directed cell histograms.
+
+    Each pixel adds ``weight·w_cell`` to bin ``k`` of its 4 cells (:func:`spatial_bins`):
+    4 (hard) or 8 (HOGb) additions per pixel, never a dense (B, K, H, W) one-hot; the
+    backward pass is a gather.
+    """
+    idx, wcell = cells  # (4, H-2, W-2)
+    b = votes[0][0].shape[0]
+    hc, wc = grid
+    index = torch.cat([(idx * num_bins + d.unsqueeze(1)).reshape(b, -1) for d, _ in votes], 1)
+    src = torch.cat([(wcell.to(v.dtype) * v.unsqueeze(1)).reshape(b, -1) for _, v in votes], 1)
+    out = src.new_zeros(b, (hc * wc + 1) * num_bins).scatter_add(1, index, src)
+    return out[:, : hc * wc * num_bins].view(b, hc, wc, num_bins).permute(0, 3, 1, 2)
 
 
 def block_normalise(hist: Tensor, variant: str) -> Tensor:
@@ -197,9 +248,9 @@ def hog(
     if variant not in VARIANTS:
         raise PreimageError(f"unknown HOG variant {variant!r}; use one of {', '.join(VARIANTS)}")
     check_hog_input(x, cell_size)
-    ay = cell_interpolation_matrix(x.shape[-2], cell_size, x.dtype, x.device)
-    ax = cell_interpolation_matrix(x.shape[-1], cell_size, x.dtype, x.device)
     basis = orientation_basis(num_orientations, x.dtype, x.device)
+    cells = spatial_bins(x.shape[-2], x.shape[-1], cell_size, x.device)
     gx, gy = image_gradient(x)
-    hist = cell_histograms(orientation_votes(gx, gy, basis, bilinear_orientations), ay, ax)
+    grid = (hog_cells(x.shape[-2], cell_size), hog_cells(x.shape[-1], cell_size))
+    hist = cell_histograms(orientation_bins(gx, gy, basis, bilinear_orientations), cells, 2 * num_orientations, grid)
     return block_normalise(hist, variant)

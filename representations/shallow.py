@@ -41,8 +41,8 @@ class HOG(Representation):
     channels, before block normalisation) and ``hog`` (the descriptor).
 
     ``texture=False`` drops UoCTTI's 4 texture components (the paper's CNN-HOG);
-    ``bilinear_orientations=True`` is HOGb. The pixel-to-cell interpolation matrices
-    depend on the image size and are cached per (size, dtype, device); the bin
+    ``bilinear_orientations=True`` is HOGb. The pixel-to-cell vote tables depend on
+    the image size and are cached per (size, device); the bin
     directions are a float64 buffer, cast to the input's dtype in ``forward`` (which
     rounds them to float32 exactly as VLFeat does for float32 input).
     """
@@ -67,7 +67,7 @@ class HOG(Representation):
         self.taps = self.resolve_taps(taps)
         self._name = ("hogb" if bilinear_orientations else "hog" if texture else "cnn-hog")
         self.register_buffer("basis", H.orientation_basis(num_orientations, torch.float64), persistent=False)
-        self._matrices: dict[tuple, tuple[Tensor, Tensor]] = {}
+        self._cache: dict[tuple, tuple[Tensor, Tensor]] = {}
         self.freeze()
 
     @property
@@ -76,22 +76,21 @@ class HOG(Representation):
         d = H.hog_dim(self.variant, self.num_orientations)
         return d - 4 if not self.texture else d
 
-    def _interp(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        key = (x.shape[-2], x.shape[-1], x.dtype, x.device)
-        if key not in self._matrices:
-            if len(self._matrices) > 8:
-                self._matrices.clear()
-            self._matrices[key] = (H.cell_interpolation_matrix(x.shape[-2], self.cell_size, x.dtype, x.device),
-                                   H.cell_interpolation_matrix(x.shape[-1], self.cell_size, x.dtype, x.device))
-        return self._matrices[key]
+    def _cells(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        key = (x.shape[-2], x.shape[-1], x.device)
+        if key not in self._cache:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            self._cache[key] = H.spatial_bins(x.shape[-2], x.shape[-1], self.cell_size, x.device)
+        return self._cache[key]
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         self.check_input(x)
         H.check_hog_input(x, self.cell_size, self.convention.channels)
-        ay, ax = self._interp(x)
         gx, gy = H.image_gradient(x)
-        votes = H.orientation_votes(gx, gy, self.basis.to(x.dtype), self.bilinear_orientations)
-        out = {"hist": H.cell_histograms(votes, ay, ax)}
+        votes = H.orientation_bins(gx, gy, self.basis.to(x.dtype), self.bilinear_orientations)
+        grid = (H.hog_cells(x.shape[-2], self.cell_size), H.hog_cells(x.shape[-1], self.cell_size))
+        out = {"hist": H.cell_histograms(votes, self._cells(x), 2 * self.num_orientations, grid)}
         if "hog" in self.taps:
             feat = H.block_normalise(out["hist"], self.variant)
             out["hog"] = feat if self.texture else feat[:, : self.dimension]
