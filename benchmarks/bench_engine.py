@@ -61,7 +61,8 @@ def main() -> None:
             continue
         cfg = apply_overrides(load_preset(preset), [f"layer={layer}", "repeats=1"])
         job = build_job(cfg, crops(batch))
-        a, b = phi_alone(job, args.steps), engine(job, args.steps)
+        runs = [(phi_alone(job, args.steps), engine(job, args.steps)) for _ in range(3)]  # interleaved
+        a, b = min(r[0] for r in runs), min(r[1] for r in runs)  # min: least disturbed by other processes
         print(f"(a) {preset} {layer} batch {batch}: Φ fwd+bwd {a * 1e3:.1f} ms/step, engine {b * 1e3:.1f} ms/step, "
               f"overhead {100 * (b / a - 1):+.1f} %")
     if not args.skip_hog:
