@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from representations.errors import PreimageError
+from representations.hog import gradient_norm
 
 CLAMP = 0.2
 EPS_F = 1.19209290e-07  # VL_EPSILON_F, added to the descriptor norm
@@ -69,15 +70,17 @@ def check_dsift_input(x: Tensor, bin_size: int, geometry: tuple[int, int, int]) 
 
 
 def vlfeat_atan2(y: Tensor, x: Tensor) -> Tensor:
-    """VLFeat's ``vl_fast_atan2_f``: a cubic in ``r`` per half plane (continuous mod 2π)."""
+    """VLFeat's ``vl_fast_atan2_f``: a cubic in ``r`` per half plane (continuous mod 2π).
+
+    Branches are blended with ``lerp`` (``torch.where`` is slow on CPU); each branch's
+    denominator is positive where it is used, so there is no 0/0 in the backward.
+    """
     c3, c1 = 0.1821, 0.9675
     ay = y.abs() + EPS_F
-    right = x >= 0
-    # one division with a positive denominator on either branch (no 0/0 in the backward)
-    r = torch.where(right, x - ay, x + ay) / torch.where(right, x + ay, ay - x)
-    base = torch.where(right, torch.full_like(x, math.pi / 4), torch.full_like(x, 3 * math.pi / 4))
-    angle = base + (c3 * r * r - c1) * r
-    return torch.where(y < 0, -angle, angle)
+    right = (x >= 0).to(x.dtype)
+    r = torch.lerp(x + ay, x - ay, right) / torch.lerp(ay - x, x + ay, right)
+    angle = (3 * math.pi / 4 - (math.pi / 2) * right) + (c3 * r * r - c1) * r
+    return angle * (1.0 - 2.0 * (y < 0).to(x.dtype))
 
 
 def _gradient(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -98,17 +101,23 @@ def _gradient(x: Tensor) -> tuple[Tensor, Tensor]:
 def orientation_votes(x: Tensor, num_bins_t: int, use_vlfeat_atan2: bool = True) -> Tensor:
     """(B, 1, H, W) → (B, T, H, W): ``|g|`` split linearly between the two nearest angle bins."""
     gx, gy = _gradient(x)
-    n2 = gx * gx + gy * gy
-    pos = n2 > 0
-    mod = torch.where(pos, torch.sqrt(torch.where(pos, n2, torch.ones_like(n2))), torch.zeros_like(n2))
+    mod = gradient_norm(gx, gy)
     if use_vlfeat_atan2:
         angle = vlfeat_atan2(gy, gx)
     else:  # exact atan2, with a finite gradient where g = 0 (the vote is 0 there anyway)
-        angle = torch.atan2(gy, torch.where(pos, gx, torch.ones_like(gx)))
-    nt = angle * (num_bins_t / (2 * math.pi))  # (B, 1, H, W), in bin units
+        angle = torch.atan2(gy, gx + (mod == 0).to(gx.dtype))
+    angle = angle + (2 * math.pi) * (angle < 0).to(x.dtype)  # vl_mod_2pi_f: [0, 2π]
+    nt = angle * (num_bins_t / (2 * math.pi))  # (B, 1, H, W) in bin units, in [0, T]
     t = torch.arange(num_bins_t, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    d = torch.remainder(nt - t + num_bins_t / 2, num_bins_t) - num_bins_t / 2  # circular offset
-    return mod * torch.relu(1.0 - d.abs())
+    d = (nt - t).abs()  # (B, T, H, W) in [0, T]; circular distance min(d, T − d)
+    return mod * (torch.relu(1.0 - d) + torch.relu(d - (num_bins_t - 1)))
+
+
+def bin_window_means(bin_size: int, num_bins: int, window_size: float = 2.0) -> Tensor:
+    """(num_bins,) mean of the Gaussian window over each bin's support (``fast=True``)."""
+    d = torch.arange(-bin_size + 1, bin_size, dtype=torch.float64)
+    delta = bin_size * (torch.arange(num_bins, dtype=torch.float64) - 0.5 * (num_bins - 1))
+    return torch.exp(-0.5 * ((d[None] + delta[:, None]) / (bin_size * window_size)) ** 2).mean(1)
 
 
 def bin_kernels(bin_size: int, num_bins: int, fast: bool, window_size: float = 2.0) -> Tensor:
@@ -127,6 +136,27 @@ def bin_kernels(bin_size: int, num_bins: int, fast: bool, window_size: float = 2
         gauss = torch.exp(-0.5 * ((d + delta) / sigma) ** 2)
         rows.append(tri * (gauss.mean() if fast else gauss))
     return torch.stack(rows)
+
+
+def flat_pool(votes: Tensor, weights: Tensor, bin_size: int, step: int, ny: int, nx: int) -> Tensor:
+    """``fast=True``: one triangular filter for every bin, then sampling (as dsift.c).
+
+    The triangle ``1 − |d|/bin`` is two box filters of width ``bin`` per axis
+    (``avg_pool2d``, as VLFeat's ``vl_imconvcoltri``), on the replicate-padded votes;
+    the second box runs at stride ``gcd(step, bin)``, enough for every bin centre.
+    ``weights`` (NY, NX): the Gaussian window's mean over each bin.
+    """
+    b, t = votes.shape[:2]
+    nby, nbx = weights.shape
+    g = math.gcd(step, bin_size)
+    v = F.pad(votes, (bin_size - 1,) * 4, mode="replicate")
+    v = F.avg_pool2d(v, (bin_size, bin_size), stride=1)
+    v = F.avg_pool2d(v, (bin_size, bin_size), stride=g)  # (B, T, ~H/g, ~W/g)
+    sy, sx, ob = step // g, step // g, bin_size // g
+    bins = [v[:, :, by * ob : by * ob + (ny - 1) * sy + 1 : sy, bx * ob : bx * ob + (nx - 1) * sx + 1 : sx]
+            for by in range(nby) for bx in range(nbx)]  # NY·NX × (B, T, ny, nx)
+    scale = (weights * bin_size * bin_size).reshape(1, nby * nbx, 1, 1, 1).to(votes)
+    return (torch.stack(bins, 1) * scale).reshape(b, nby * nbx * t, ny, nx)
 
 
 def spatial_pool(votes: Tensor, ky: Tensor, kx: Tensor, step: int, ny: int, nx: int) -> Tensor:
@@ -158,11 +188,10 @@ def spatial_pool(votes: Tensor, ky: Tensor, kx: Tensor, step: int, ny: int, nx: 
 def normalise_descriptors(desc: Tensor) -> Tensor:
     """L2-normalise (norm + ε), clamp at 0.2, L2-normalise again, over dim 1 (dsift.c)."""
 
+    tiny = torch.finfo(desc.dtype).tiny  # keeps d|v|/dv finite (0) for an all-zero descriptor
+
     def unit(v: Tensor) -> Tensor:
-        n2 = (v * v).sum(1, keepdim=True)
-        pos = n2 > 0
-        n = torch.where(pos, torch.sqrt(torch.where(pos, n2, torch.ones_like(n2))), torch.zeros_like(n2))
-        return v / (n + EPS_F)
+        return v / (torch.sqrt((v * v).sum(1, keepdim=True) + tiny) + EPS_F)
 
     return unit(torch.clamp(unit(desc), max=CLAMP))
 
@@ -182,10 +211,30 @@ def dsift(
     floats (before the ``min(512·d, 255)`` conversion to uint8).
     """
     check_dsift_input(x, bin_size, geometry)
+    kernels = {k: v.to(x) for k, v in dsift_kernels(bin_size, geometry, fast, window_size).items()}
+    return dsift_from_kernels(x, step, bin_size, kernels, geometry, use_vlfeat_atan2)
+
+
+def dsift_kernels(bin_size: int, geometry: tuple[int, int, int], fast: bool,
+                  window_size: float = 2.0) -> dict[str, Tensor]:
+    """The fixed weights: ``bin_weights`` (NY, NX) for ``fast``, else per-bin ``ky``, ``kx``."""
+    nby, nbx, _ = geometry
+    if fast:
+        return {"bin_weights": bin_window_means(bin_size, nby, window_size)[:, None]
+                * bin_window_means(bin_size, nbx, window_size)}
+    return {"ky": bin_kernels(bin_size, nby, False, window_size),
+            "kx": bin_kernels(bin_size, nbx, False, window_size)}
+
+
+def dsift_from_kernels(x: Tensor, step: int, bin_size: int, kernels: dict[str, Tensor],
+                       geometry: tuple[int, int, int], use_vlfeat_atan2: bool = True) -> Tensor:
+    """:func:`dsift` with the fixed weights of :func:`dsift_kernels` given (module buffers)."""
     nby, nbx, nbt = geometry
     ny = dsift_frames(x.shape[-2], step, bin_size, nby)
     nx = dsift_frames(x.shape[-1], step, bin_size, nbx)
-    ky = bin_kernels(bin_size, nby, fast, window_size)
-    kx = bin_kernels(bin_size, nbx, fast, window_size)
     votes = orientation_votes(x, nbt, use_vlfeat_atan2)
-    return normalise_descriptors(spatial_pool(votes, ky, kx, step, ny, nx))
+    if "bin_weights" in kernels:
+        desc = flat_pool(votes, kernels["bin_weights"], bin_size, step, ny, nx)
+    else:
+        desc = spatial_pool(votes, kernels["ky"], kernels["kx"], step, ny, nx)
+    return normalise_descriptors(desc)

@@ -121,8 +121,8 @@ class _GradientNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
         gx, gy, norm = ctx.saved_tensors
-        scale = grad / norm.clamp_min(torch.finfo(norm.dtype).tiny)  # g = 0 there: gradient 0
-        return scale * gx, scale * gy
+        n = norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        return grad * (gx / n), grad * (gy / n)  # |g/n| ≤ 1; where g = 0 the gradient is 0
 
 
 def gradient_norm(gx: Tensor, gy: Tensor) -> Tensor:

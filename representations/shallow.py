@@ -117,7 +117,8 @@ class HOG(Representation):
 class DSIFT(Representation):
     """VLFeat dense SIFT as a network with one tap, ``dsift`` (B, NY·NX·T, ny, nx).
 
-    The per-bin spatial kernels (triangle × Gaussian window) are buffers.
+    The fixed weights are buffers: per-bin window means ``bin_weights`` (``fast``) or
+    the per-bin spatial kernels ``ky``, ``kx`` (triangle × Gaussian window).
     """
 
     layers = ["dsift"]
@@ -136,20 +137,18 @@ class DSIFT(Representation):
         self.input_size = input_size
         self.taps = self.resolve_taps(taps)
         self._name = "dsift"
-        ny, nx, _ = self.geometry
-        self.register_buffer("ky", D.bin_kernels(bin_size, ny, fast, window_size).float(), persistent=False)
-        self.register_buffer("kx", D.bin_kernels(bin_size, nx, fast, window_size).float(), persistent=False)
+        self._kernel_names = []
+        for name, k in D.dsift_kernels(bin_size, self.geometry, fast, window_size).items():
+            self.register_buffer(name, k.float(), persistent=False)
+            self._kernel_names.append(name)
         self.freeze()
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         self.check_input(x)
         D.check_dsift_input(x, self.bin_size, self.geometry)
-        nby, nbx, nbt = self.geometry
-        ny = D.dsift_frames(x.shape[-2], self.step, self.bin_size, nby)
-        nx = D.dsift_frames(x.shape[-1], self.step, self.bin_size, nbx)
-        votes = D.orientation_votes(x, nbt, self.use_vlfeat_atan2)
-        desc = D.spatial_pool(votes, self.ky.to(x.dtype), self.kx.to(x.dtype), self.step, ny, nx)
-        return {"dsift": D.normalise_descriptors(desc)}
+        kernels = {n: getattr(self, n).to(x.dtype) for n in self._kernel_names}
+        return {"dsift": D.dsift_from_kernels(x, self.step, self.bin_size, kernels, self.geometry,
+                                              self.use_vlfeat_atan2)}
 
     def receptive_field(self, name: str) -> ReceptiveField:
         """Bin centres span (N−1)·bin; each bin reaches bin−1 further; +1 pixel for the gradient."""

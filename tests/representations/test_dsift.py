@@ -97,9 +97,11 @@ def test_contract_and_module_equals_functional():
     m = build_representation("dsift")
     assert m.layers == ["dsift"] and m.taps == ["dsift"]
     assert all(not p.requires_grad for p in m.parameters())
-    assert {n for n, _ in m.named_buffers()} == {"ky", "kx"}
+    assert {n for n, _ in m.named_buffers()} == {"bin_weights"}
+    assert {n for n, _ in DSIFT(fast=False).named_buffers()} == {"ky", "kx"}
     x = torch.randn(2, 1, 40, 45) * 50
     torch.testing.assert_close(m(x)["dsift"], dsift(x))
+    torch.testing.assert_close(DSIFT(fast=False, step=3)(x)["dsift"], dsift(x, fast=False, step=3))
     assert m(x)["dsift"].shape == (2, 128, dsift_frames(40, 4, 8, 4), dsift_frames(45, 4, 8, 4))
     assert m.min_input_size("dsift") == 25
     rf = m.receptive_field("dsift")
