@@ -108,9 +108,14 @@ def orientation_votes(x: Tensor, num_bins_t: int, use_vlfeat_atan2: bool = True)
         angle = torch.atan2(gy, gx + (mod == 0).to(gx.dtype))
     angle = angle + (2 * math.pi) * (angle < 0).to(x.dtype)  # vl_mod_2pi_f: [0, 2π]
     nt = angle * (num_bins_t / (2 * math.pi))  # (B, 1, H, W) in bin units, in [0, T]
-    t = torch.arange(num_bins_t, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    d = (nt - t).abs()  # (B, T, H, W) in [0, T]; circular distance min(d, T − d)
-    return mod * (torch.relu(1.0 - d) + torch.relu(d - (num_bins_t - 1)))
+    lower = torch.floor(nt).detach()
+    frac = nt - lower  # weight of the upper bin; piecewise linear in the angle
+    lo = lower.long() % num_bins_t
+    hi = (lo + 1) % num_bins_t
+    # two scatters into the T orientation planes (backward: two gathers)
+    votes = mod.new_zeros(x.shape[0], num_bins_t, *x.shape[-2:])
+    votes = votes.scatter_add(1, lo, mod * (1.0 - frac))
+    return votes.scatter_add(1, hi, mod * frac)
 
 
 def bin_window_means(bin_size: int, num_bins: int, window_size: float = 2.0) -> Tensor:
@@ -138,25 +143,48 @@ def bin_kernels(bin_size: int, num_bins: int, fast: bool, window_size: float = 2
     return torch.stack(rows)
 
 
-def flat_pool(votes: Tensor, weights: Tensor, bin_size: int, step: int, ny: int, nx: int) -> Tensor:
-    """``fast=True``: one triangular filter for every bin, then sampling (as dsift.c).
+def triangle_matrix(n: int, bin_size: int, stride: int, count: int) -> Tensor:
+    """(count, n): row ``j`` is the triangle ``1 − |p − c|/bin`` centred on ``c = j·stride``,
+    with the image replicated beyond its border (VL_PAD_BY_CONTINUITY) folded in."""
+    d = torch.arange(-bin_size + 1, bin_size)
+    centres = torch.arange(count) * stride
+    cols = (centres[:, None] + d[None]).clamp(0, n - 1)  # (count, 2·bin − 1)
+    tri = (1.0 - d.abs().double() / bin_size).expand(count, -1)
+    m = torch.zeros(count, n, dtype=torch.float64)
+    return m.scatter_add_(1, cols, tri)
 
-    The triangle ``1 − |d|/bin`` is two box filters of width ``bin`` per axis
-    (``avg_pool2d``, as VLFeat's ``vl_imconvcoltri``), on the replicate-padded votes;
-    the second box runs at stride ``gcd(step, bin)``, enough for every bin centre.
-    ``weights`` (NY, NX): the Gaussian window's mean over each bin.
+
+def flat_pool(votes: Tensor, weights: Tensor, bin_size: int, step: int, ny: int, nx: int,
+              mats: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """``fast=True``: one triangular filter for every bin, sampled at the bin centres.
+
+    The filter is separable, so it is two matrix products ``M_y · V · M_xᵀ`` evaluated
+    only at the needed centres (multiples of ``g = gcd(step, bin)``); bin ``(by, bx)``
+    of frame ``(iy, ix)`` is then centre ``(iy·step + by·bin, ix·step + bx·bin) / g``.
+    ``weights`` (NY, NX): the Gaussian window's mean over each bin (dsift.c).
     """
-    b, t = votes.shape[:2]
+    b, t, h, w = votes.shape
     nby, nbx = weights.shape
     g = math.gcd(step, bin_size)
-    v = F.pad(votes, (bin_size - 1,) * 4, mode="replicate")
-    v = F.avg_pool2d(v, (bin_size, bin_size), stride=1)
-    v = F.avg_pool2d(v, (bin_size, bin_size), stride=g)  # (B, T, ~H/g, ~W/g)
-    sy, sx, ob = step // g, step // g, bin_size // g
+    sy = sx = step // g
+    ob = bin_size // g
+    if mats is None:
+        mats = flat_matrices(h, w, bin_size, step, ny, nx, (nby, nbx))
+    my, mx = (m.to(votes) for m in mats)
+    v = torch.matmul(my, torch.matmul(votes, mx.t()))  # (B, T, rows, cols) at multiples of g
     bins = [v[:, :, by * ob : by * ob + (ny - 1) * sy + 1 : sy, bx * ob : bx * ob + (nx - 1) * sx + 1 : sx]
             for by in range(nby) for bx in range(nbx)]  # NY·NX × (B, T, ny, nx)
-    scale = (weights * bin_size * bin_size).reshape(1, nby * nbx, 1, 1, 1).to(votes)
+    scale = weights.reshape(1, nby * nbx, 1, 1, 1).to(votes)
     return (torch.stack(bins, 1) * scale).reshape(b, nby * nbx * t, ny, nx)
+
+
+def flat_matrices(h: int, w: int, bin_size: int, step: int, ny: int, nx: int,
+                  bins: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """The (rows, H) and (cols, W) triangle matrices :func:`flat_pool` needs."""
+    g = math.gcd(step, bin_size)
+    rows = ((ny - 1) * step + (bins[0] - 1) * bin_size) // g + 1
+    cols = ((nx - 1) * step + (bins[1] - 1) * bin_size) // g + 1
+    return triangle_matrix(h, bin_size, g, rows), triangle_matrix(w, bin_size, g, cols)
 
 
 def spatial_pool(votes: Tensor, ky: Tensor, kx: Tensor, step: int, ny: int, nx: int) -> Tensor:
