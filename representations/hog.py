@@ -19,7 +19,11 @@ same numbers out, up to float summation order):
    clamped at 0.2, then either averaged (UoCTTI: ``0.5·Σ``, plus 4 texture
    components) or stacked (Dalal–Triggs: 4·O components).
 
-Step 3 is two fixed matrices (buffers in the module form): ``hist = A_y · vote · A_xᵀ``.
+Speed (CPU, batched): the bin choice replays hog.c's loop over the O directions on whole
+images (no argmax over channels, no ``torch.where``, both slow on CPU); steps 2–3 are
+one ``scatter_add`` of 4 (HOGb: 8) weighted votes per pixel into the cell grid (its
+backward is a gather), never a dense (B, 2·O, H, W) one-hot. The vote tables depend
+on the image size and are cached by the module.
 Output layout is (B, D, H', W'); VLFeat/cyvlfeat returns H'×W'×D with the same D order.
 """
 
