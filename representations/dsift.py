@@ -209,7 +209,8 @@ def spatial_pool(votes: Tensor, ky: Tensor, kx: Tensor, step: int, ny: int, nx: 
         for by in range(nby)
     ]
     rows = torch.stack(rows, 1).reshape(b * nby * t, 1, ny, -1)  # (B·NY·T, 1, ny, W+2bs-2)
-    cols = [F.conv2d(rows[..., bx * bs : bx * bs + span_x], wx[bx : bx + 1], stride=(1, step)) for bx in range(nbx)]
+    cols = [F.conv2d(rows[..., bx * bs : bx * bs + span_x], wx[bx : bx + 1], stride=(1, step))
+            for bx in range(nbx)]
     out = torch.stack(cols, 1).view(b, nby, t, nbx, ny, nx)
     return out.permute(0, 1, 3, 2, 4, 5).reshape(b, nby * nbx * t, ny, nx)
 

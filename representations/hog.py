@@ -55,7 +55,9 @@ def hog_cells(n: int, cell_size: int) -> int:
 def check_hog_input(x: Tensor, cell_size: int, channels: int | None = None) -> None:
     """Boundary checks shared by :func:`hog` and :class:`HOG` (one-sentence errors)."""
     if x.dim() != 4:
-        raise PreimageError(f"HOG expects a batch of shape (B, C, H, W), got {tuple(x.shape)}; add a batch dimension")
+        raise PreimageError(
+            f"HOG expects a batch of shape (B, C, H, W), got {tuple(x.shape)}; add a batch dimension"
+        )
     if channels is not None and x.shape[1] != channels:
         raise PreimageError(
             f"HOG was built for {channels}-channel input but got {x.shape[1]} channels; "
@@ -256,5 +258,6 @@ def hog(
     cells = spatial_bins(x.shape[-2], x.shape[-1], cell_size, x.device)
     gx, gy = image_gradient(x)
     grid = (hog_cells(x.shape[-2], cell_size), hog_cells(x.shape[-1], cell_size))
-    hist = cell_histograms(orientation_bins(gx, gy, basis, bilinear_orientations), cells, 2 * num_orientations, grid)
+    votes = orientation_bins(gx, gy, basis, bilinear_orientations)
+    hist = cell_histograms(votes, cells, 2 * num_orientations, grid)
     return block_normalise(hist, variant)

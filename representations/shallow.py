@@ -57,7 +57,9 @@ class HOG(Representation):
         if variant not in H.VARIANTS:
             raise PreimageError(f"unknown HOG variant {variant!r}; use one of {', '.join(H.VARIANTS)}")
         if not texture and variant != "uoctti":
-            raise PreimageError("texture=False only applies to the UoCTTI variant; drop it or use variant='uoctti'")
+            raise PreimageError(
+                "texture=False only applies to the UoCTTI variant; drop it or use variant='uoctti'"
+            )
         if cell_size < 1 or num_orientations < 1:
             raise PreimageError("cell_size and num_orientations must be positive integers")
         self.cell_size, self.variant, self.num_orientations = cell_size, variant, num_orientations

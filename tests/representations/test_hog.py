@@ -76,7 +76,8 @@ def test_cell_count(n, cell):
 
 
 def _ramp(theta: float, n: int = 32) -> torch.Tensor:
-    y, x = torch.meshgrid(torch.arange(n, dtype=torch.float64), torch.arange(n, dtype=torch.float64), indexing="ij")
+    r = torch.arange(n, dtype=torch.float64)
+    y, x = torch.meshgrid(r, r, indexing="ij")
     return (10.0 * (math.cos(theta) * x + math.sin(theta) * y))[None, None]
 
 
