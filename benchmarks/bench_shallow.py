@@ -105,7 +105,10 @@ def record(table: str, path: Path) -> None:
     body = (f"{SECTION}\n\nMachine: 2-core CPU, {machine()}. Date: {date}.\n"
             f"Input 227×227 grey (255·Y − 128); HOG cell 8, 9 orientations (UoCTTI); DSIFT step 4,\n"
             f"bin 8, flat window (fast=True) unless noted. Ours: best of repeats, forward + backward\n"
-            f"of the sum of squares. VLFeat: cyvlfeat forward only, one image per call.\n\n{table}\n")
+            f"of the sum of squares. VLFeat: cyvlfeat forward only, one image per call.\n"
+            f"Other jobs share the 2 cores: when the other core is busy, torch's 2-thread runs slow down\n"
+            f"10–50×, so record in a quiet window (check `uptime`). Target: ratio ≤ 3× (batch 16).\n\n"
+            f"{table}\n")
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     pattern = re.compile(re.escape(SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _: body + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + body
