@@ -3,8 +3,8 @@
 Mahendran & Vedaldi (CVPR 2015, Sec. 3.1) invert HOG (UoCTTI, as in VLFeat), HOGb
 (bilinear orientation assignment), CNN-HOG (their CNN re-implementation of UoCTTI HOG,
 without the 4 texture components) and DSIFT, all computed on the grey image
-``255·Y − 128``. The numbers equal VLFeat 0.9.21's (see :mod:`representations.hog`,
-:mod:`representations.dsift`). Importing this module registers ``hog``, ``hogb``,
+``255·Y − 128``. The numbers equal VLFeat 0.9.21's (see :mod:`representations.hog_op`,
+:mod:`representations.dsift_op`). Importing this module registers ``hog``, ``hogb``,
 ``cnn-hog``, ``dsift`` (alias ``cnn-dsift``) with :mod:`representations.registry`.
 """
 
@@ -15,8 +15,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from representations import dsift as D
-from representations import hog as H
+from representations import dsift_op as D
+from representations import hog_op as H
 from representations.base import InputConvention, ReceptiveField, Representation
 from representations.errors import PreimageError
 

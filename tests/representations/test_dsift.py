@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from representations import PreimageError, build_representation
-from representations.dsift import dsift, dsift_frames, vlfeat_atan2
+from representations.dsift_op import dsift, dsift_frames, vlfeat_atan2
 from representations.shallow import DSIFT
 from vlfeat_ref import vl_dsift
 

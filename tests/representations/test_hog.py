@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from representations import PreimageError, build_representation
-from representations.hog import hog, hog_cells
+from representations.hog_op import hog, hog_cells
 from representations.shallow import HOG
 from vlfeat_ref import vl_hog
 

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from representations.errors import PreimageError
-from representations.hog import gradient_norm
+from representations.hog_op import gradient_norm
 
 CLAMP = 0.2
 EPS_F = 1.19209290e-07  # VL_EPSILON_F, added to the descriptor norm
