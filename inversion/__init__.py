@@ -5,12 +5,12 @@ from inversion.errors import DivergenceError
 from inversion.init import X0_SIGMA, random_init
 from inversion.masks import feature_mask
 from inversion.objective import Evaluation, Objective
-from inversion.optimisers import LBFGS, OPTIMISERS, Adam, MomentumSchedule, Optimiser, expand_schedule
+from inversion.optimisers import LBFGS, OPTIMISERS, Adam, AdagradMomentum, MomentumSchedule, Optimiser, expand_schedule
 from inversion.terms import ActivationMax, Caricature, FeatureMatch, PriorTerm, Term
 from inversion.transforms import Box, Jitter
 
 __all__ = [
-    "LBFGS", "OPTIMISERS", "X0_SIGMA", "ActivationMax", "Adam", "Box", "Caricature", "DivergenceError",
+    "LBFGS", "OPTIMISERS", "X0_SIGMA", "ActivationMax", "Adam", "AdagradMomentum", "Box", "Caricature", "DivergenceError",
     "Evaluation", "FeatureMatch", "InversionResult", "Jitter", "MomentumSchedule", "Objective", "Optimiser",
     "PriorTerm", "StepInfo", "Term", "expand_schedule", "feature_mask", "invert", "random_init",
 ]

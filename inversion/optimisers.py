@@ -4,6 +4,8 @@
   m ← μ m − η_t · scale · ∇E ; x ← x + m, with m reset to 0 whenever η_t changes.
   With E the normalised energy (loss / y0_sigma², priors / x0_sigma²) and
   ``scale = x0_sigma²`` this is exactly the reference update.
+- :class:`AdagradMomentum` — the update of the IJCV'16 code (``nnpreimage.m``):
+  G ← μ G + g², m ← μ m − g / (1/(η_t·scale) + √G), x ← x + m; m reset at η_t changes.
 - :class:`Adam`, :class:`LBFGS` — torch's, on the same energy (``lr`` in input units).
 
 Learning-rate schedules are lists of ``(multiplier, steps)`` segments times a base ``lr``.
@@ -79,6 +81,29 @@ class MomentumSchedule(Optimiser):
         x.add_(self.velocity)
 
 
+class AdagradMomentum(MomentumSchedule):
+    """IJCV'16: heavy-ball momentum on a gradient normalised by a decaying sum of its
+    squares (an AdaGrad/RMSProp hybrid). ``scale`` multiplies the learning rate (the
+    reference uses lr · H·W). The squared-gradient sum is kept across lr changes, as in
+    the reference code; the momentum is reset."""
+
+    def reset(self, x: Tensor) -> None:
+        super().reset(x)
+        self.sq = torch.zeros_like(x)
+
+    def step(self, x: Tensor, grad: Tensor, t: int, closure: Closure | None = None) -> None:
+        if self.velocity is None or self.velocity.shape != x.shape:
+            self.reset(x)
+        lr = self.lr_at(t) * self.scale
+        if lr != self._prev_lr:
+            self.velocity.zero_()
+            self.resets.append(t)
+            self._prev_lr = lr
+        self.sq.mul_(self.momentum).addcmul_(grad, grad)
+        self.velocity.mul_(self.momentum).sub_(grad / (self.sq.sqrt().add_(1.0 / lr)))
+        x.add_(self.velocity)
+
+
 class Adam(Optimiser):
     """torch.optim.Adam on x; a schedule change sets the new lr (moments are kept)."""
 
@@ -140,4 +165,4 @@ class LBFGS(Optimiser):
         x.grad = None
 
 
-OPTIMISERS = {"momentum": MomentumSchedule, "adam": Adam, "lbfgs": LBFGS}
+OPTIMISERS = {"momentum": MomentumSchedule, "adagrad_momentum": AdagradMomentum, "adam": Adam, "lbfgs": LBFGS}

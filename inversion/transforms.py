@@ -27,10 +27,17 @@ class Jitter:
 
 @dataclass
 class Box:
-    """Clamp x to [low, high] (input units) after every step."""
+    """Keep x in a box after every step (input units): ``mode="clamp"`` clamps each value
+    to [low, high]; ``mode="norm"`` shrinks each pixel's colour vector to norm ≤ ``high``
+    (IJCV'16 code: x ← x · min(B₊/‖x(u, v)‖, 1))."""
 
     low: float
     high: float
+    mode: str = "clamp"
 
     def __call__(self, x: Tensor) -> None:
-        x.clamp_(self.low, self.high)
+        if self.mode == "norm":
+            n = x.norm(dim=1, keepdim=True)
+            x.mul_((self.high / n.clamp_min(1e-30)).clamp_(max=1.0))
+        else:
+            x.clamp_(self.low, self.high)

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from inversion import (X0_SIGMA, Box, FeatureMatch, Jitter, Objective, OPTIMISERS, PriorTerm, expand_schedule,
-                       feature_mask, random_init)
+from inversion import (X0_SIGMA, ActivationMax, Box, Caricature, FeatureMatch, Jitter, Objective, OPTIMISERS,
+                       PriorTerm, expand_schedule, feature_mask, random_init)
 from priors import AlphaNormPrior, TVPrior
 from representations import Representation, build_representation, resize_crop
 from representations.errors import PreimageError
@@ -61,6 +61,23 @@ def _prior_scale(spec: dict, x0_sigma: float, hw: int, exponent: float) -> float
     return 1.0 / x0_sigma**2
 
 
+OBJECTIVES = ("match", "caricature", "activation")
+
+
+def _activation_term(cfg: dict, layer: str, phi0: Tensor) -> ActivationMax:
+    """IJCV'16 activation maximisation: the centre neuron of channel ``target_channel``,
+    scaled by the largest activation the images produce at the layer (so the weight C is
+    in the same units across layers)."""
+    channel = cfg.get("target_channel")
+    c = phi0.shape[1]
+    if channel is None or not 0 <= int(channel) < c:
+        raise PreimageError(f"objective 'activation' needs target_channel in 0..{c - 1} for layer {layer}; "
+                            "pass target_channel=N")
+    weight = torch.zeros(1, *phi0.shape[1:], dtype=phi0.dtype, device=phi0.device)
+    weight[0, int(channel), phi0.shape[2] // 2, phi0.shape[3] // 2] = 1.0
+    return ActivationMax(layer, weight, sigma=float(phi0.abs().max().clamp_min(1e-12)))
+
+
 def build_job(cfg: dict, images: list[tuple[str, Tensor]]) -> InversionJob:
     layers = _layers(cfg)
     rep = build_representation(cfg["representation"], taps=layers, weights=cfg.get("weights"))
@@ -78,6 +95,9 @@ def build_job(cfg: dict, images: list[tuple[str, Tensor]]) -> InversionJob:
         x0_sigma *= (x0[0].numel() / (3 * 227 * 227)) ** 0.5
 
     obj = Objective(rep)
+    goal = cfg.get("objective") or "match"
+    if goal not in OBJECTIVES:
+        raise PreimageError(f"unknown objective {goal!r}; choose one of {', '.join(OBJECTIVES)}")
     m = cfg.get("match") or {}
     for layer in layers:
         target = phi0[layer].repeat_interleave(repeats, 0)
@@ -86,8 +106,14 @@ def build_job(cfg: dict, images: list[tuple[str, Tensor]]) -> InversionJob:
             mask = feature_mask(target.shape, m.get("neigh"), m.get("filter_group"), target.device, target.dtype)
             if m.get("channels"):
                 mask[:, int(m["channels"]):] = 0
-        name = "match" if len(layers) == 1 else f"match@{layer}"
-        obj.add(name, FeatureMatch(layer, target, mask), float(m.get("weight", 1.0)))
+        suffix = "" if len(layers) == 1 else f"@{layer}"
+        weight = float(m.get("weight", 1.0))
+        if goal == "match":
+            obj.add(f"match{suffix}", FeatureMatch(layer, target, mask), weight)
+        elif goal == "caricature":
+            obj.add(f"caricature{suffix}", Caricature(layer, target, mask), weight)
+        else:
+            obj.add(f"activation{suffix}", _activation_term(cfg, layer, target), weight)
     hw = size * size
     priors = cfg.get("priors") or {}
     if priors.get("tv"):
@@ -109,9 +135,10 @@ def build_job(cfg: dict, images: list[tuple[str, Tensor]]) -> InversionJob:
         raise PreimageError(f"unknown optimiser {kind!r}; choose one of {', '.join(OPTIMISERS)}")
     lrs = expand_schedule(float(o.pop("lr", 0.004)), o.pop("schedule", None), o.pop("steps", None))
     scale = o.pop("scale", "x0_sigma2")
-    scale = {"x0_sigma2": x0_sigma**2, "hw_range2": hw * float(o.pop("range", 1.0)) ** 2}.get(scale, scale)
+    scale = {"x0_sigma2": x0_sigma**2, "hw": hw,
+             "hw_range2": hw * float(o.pop("range", 1.0)) ** 2}.get(scale, scale)
     o.pop("range", None)
-    if kind in ("momentum", "lbfgs"):
+    if kind in ("momentum", "adagrad_momentum", "lbfgs"):
         o["scale"] = float(scale)
     try:
         optimiser = OPTIMISERS[kind](lrs, **o)
@@ -119,7 +146,10 @@ def build_job(cfg: dict, images: list[tuple[str, Tensor]]) -> InversionJob:
         raise PreimageError(f"bad optimiser settings for {kind}: {e}") from None
 
     batch = len(images) * repeats
-    init = random_init((batch, rep.convention.channels, size, size), x0_sigma, seed=int(cfg.get("seed", 0)))
+    if goal == "caricature":  # IJCV'16 Sec. 5: caricatures start from the image itself
+        init = x0.repeat_interleave(repeats, 0).clone()
+    else:
+        init = random_init((batch, rep.convention.channels, size, size), x0_sigma, seed=int(cfg.get("seed", 0)))
     j = cfg.get("jitter") or {}
     jitter = None
     if j.get("tau"):
@@ -129,6 +159,9 @@ def build_job(cfg: dict, images: list[tuple[str, Tensor]]) -> InversionJob:
         gen = torch.Generator().manual_seed(int(cfg.get("seed", 0)) + 1)
         jitter = Jitter(int(tau), j.get("steps"), gen)
     b = cfg.get("box")
-    box = Box(-float(b) * u, float(b) * u) if b else None
+    mode = cfg.get("box_mode") or "clamp"
+    if mode not in ("clamp", "norm"):
+        raise PreimageError(f"box_mode must be clamp or norm, got {mode!r}")
+    box = Box(-float(b) * u, float(b) * u, mode) if b else None
     return InversionJob(rep, layers, obj, init, optimiser, len(lrs), jitter, box, x0, rgb,
                         [n for n, _ in images], repeats, x0_sigma)
