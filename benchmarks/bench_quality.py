@@ -44,7 +44,7 @@ def table1(preset: str, images: list, overrides: list[str]) -> tuple[float, floa
     cfg = apply_overrides(load_preset(preset), overrides)
     job = build_job(cfg, images)
     start = time.perf_counter()
-    res = invert(job.objective, job.init, job.optimiser, job.steps)
+    res = invert(job.objective, job.init, job.optimiser, job.steps, jitter=job.jitter, box=job.box)
     seconds = time.perf_counter() - start
     layer = job.layers[0]
     with torch.no_grad():
@@ -81,7 +81,7 @@ def main() -> None:
             cfg = apply_overrides(load_preset("squeezenet-cvpr15"), [f"layer={layer}", "repeats=1"])
             job = build_job(cfg, images[:1])
             start = time.perf_counter()
-            res = invert(job.objective, job.init, job.optimiser, job.steps)
+            res = invert(job.objective, job.init, job.optimiser, job.steps, jitter=job.jitter, box=job.box)
             rel = float(res.metrics["relative_error@match"][0])
             print(f"  {layer:7s} {100 * rel:6.2f} %   ({time.perf_counter() - start:.0f} s)", flush=True)
 
