@@ -43,8 +43,17 @@ class WandbLogger:
         import wandb
 
         self.wandb, self.every = wandb, every
-        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "preimage"), name=name, config=config,
-                              dir=dir, mode=_wandb_mode(), settings=wandb.Settings(init_timeout=30, silent=True))
+        kwargs = dict(project=os.environ.get("WANDB_PROJECT", "preimage"), name=name, config=config, dir=dir)
+        mode = _wandb_mode()
+        try:
+            self.run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30, silent=True), **kwargs)
+        except Exception as e:  # noqa: BLE001 - no network, bad key, server down: never lose the run
+            if mode == "offline":
+                raise
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            print(f"preimage: W&B {mode} unavailable ({first[:100]}); logging offline into the run "
+                  "directory instead (upload later with `wandb sync`)", file=sys.stderr)
+            self.run = wandb.init(mode="offline", settings=wandb.Settings(silent=True), **kwargs)
 
     def on_step(self, info) -> None:
         if info.step % self.every == 0:
