@@ -32,22 +32,26 @@ class HookedModel(Representation):
         self.layers = self._execution_order()
         self.taps = self.resolve_taps(taps)
         self._rf: dict[str, ReceptiveField] = {}
+        self._probe: nn.Module | None = None
+        self._min: dict[str, int] = {}
         self.freeze()
 
     def _execution_order(self) -> list[str]:
         order: list[str] = []
         named = {m: n for n, m in self.model.named_modules() if n}
-        hooks = [m.register_forward_hook(lambda m, i, o: order.append(named[m])) for m in named]
+
+        def record(m, _i, o):  # spatial maps only: classifier heads are not taps
+            if isinstance(o, Tensor) and o.dim() == 4:
+                order.append(named[m])
+
+        hooks = [m.register_forward_hook(record) for m in named]
         try:
             with torch.no_grad():
                 self.model.eval()(torch.zeros(1, 3, self.input_size, self.input_size))
         finally:
             for h in hooks:
                 h.remove()
-        leaves = {n for n, m in self.model.named_modules() if n and not list(m.children())}
-        seen = list(dict.fromkeys(order))
-        # keep spatial outputs only: modules executed before the classifier head
-        return [n for n in seen if n in leaves or any(n != o and o.startswith(n + ".") for o in seen)]
+        return list(dict.fromkeys(order))
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
@@ -79,19 +83,50 @@ class HookedModel(Representation):
     def receptive_field(self, name: str) -> ReceptiveField:
         self.check_layer(name)
         if name not in self._rf:
-            self._rf[name] = probe_receptive_field(self.model, name, self.input_size)
+            if self._probe is None:
+                self._probe = probe_model(self.model)
+            self._rf[name] = _probe(self._probe, name, self.input_size)
         return self._rf[name]
+
+    def min_input_size(self, layer: str) -> int:
+        """Smallest square input giving ``layer`` at least one unit: a binary search of
+        forward passes up to ``layer``, below its receptive field size (always enough)."""
+        self.check_layer(layer)
+        if layer not in self._min:
+            try:
+                lo, hi = 1, self.receptive_field(layer).size
+            except PreimageError:  # global layer
+                lo, hi = 1, 4 * self.input_size
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if self._reaches(layer, mid) else (mid + 1, hi)
+            self._min[layer] = lo
+        return self._min[layer]
+
+    def _reaches(self, layer: str, n: int) -> bool:
+        try:
+            with torch.no_grad():
+                out = _run_to(self.model, layer, torch.zeros(1, 3, n, n))
+        except RuntimeError:  # a kernel larger than its (padded) input
+            return False
+        return min(out.shape[-2:]) >= 1
 
 
 def probe_receptive_field(model: nn.Module, name: str, size: int) -> ReceptiveField:
     """Receptive field of ``name`` from input gradients of two neighbouring units.
 
-    A copy of the network gets positive weights, zero biases and identity batch norms,
-    so every path from the input to a unit carries gradient; the support of the
-    gradient of unit (i, j) is its receptive field (clipped by the image border, so
-    the probe grows the input until the field fits inside it).
+    A copy of the network gets positive weights, zero biases, identity batch norms and
+    average instead of max pooling, so every path from the input to a unit carries
+    gradient; the support of the gradient of unit (i, j) is its receptive field (clipped
+    by the image border, so the probe grows the input until the field fits inside it).
     """
-    probe = copy.deepcopy(model).double().eval()
+    return _probe(probe_model(model), name, size)
+
+
+def probe_model(model: nn.Module) -> nn.Module:
+    """The positive-weight, average-pooling copy that :func:`probe_receptive_field` uses
+    (float32 is enough: with positive weights no gradient cancels to zero)."""
+    probe = copy.deepcopy(model).float().eval()
     _max_to_avg(probe)  # max pooling passes gradient to one input only; the window is what counts
     with torch.no_grad():
         for mod in probe.modules():
@@ -101,8 +136,17 @@ def probe_receptive_field(model: nn.Module, name: str, size: int) -> ReceptiveFi
         for pname, p in probe.named_parameters():
             p.requires_grad_(False)
             p.copy_(torch.zeros_like(p) if pname.endswith("bias") else p.abs() + 1e-3)
+    return probe
+
+
+def _probe(probe: nn.Module, name: str, size: int) -> ReceptiveField:
+    with torch.enable_grad():  # callers may be inside no_grad (e.g. `preimage layers`)
+        return _probe_grad(probe, name, size)
+
+
+def _probe_grad(probe: nn.Module, name: str, size: int) -> ReceptiveField:
     for n in range(1, 5):
-        x = torch.ones(1, 3, size * n, size * n, dtype=torch.float64, requires_grad=True)
+        x = torch.ones(1, 3, size * n, size * n, requires_grad=True)
         feats = _run_to(probe, name, x)
         h, w = feats.shape[-2:]
         if h < 3 or w < 3:

@@ -51,3 +51,20 @@ def test_min_input_size_is_tight(layer):
     assert phi(torch.zeros(1, 3, n, n))[layer].shape[-1] >= 1
     with pytest.raises(PreimageError, match=f"at least {n}x{n}"):
         phi.check_input(torch.zeros(1, 3, n - 1, n - 1), layer)
+
+
+def test_hooked_min_input_size_equals_shape_arithmetic():
+    chain = build_representation("alexnet", weights="random", taps="pool5")
+    from representations.hooked import HookedModel
+
+    hooked = HookedModel("alexnet", torchvision.models.alexnet(weights=None), ["features.5", "features.12"])
+    assert hooked.min_input_size("features.5") == chain.min_input_size("pool2")
+    assert hooked.min_input_size("features.12") == chain.min_input_size("pool5")
+    assert hooked.min_input_size("features.12") < hooked.receptive_field("features.12").size  # padding
+
+
+def test_global_layer_has_no_receptive_field():
+    phi = build_representation("resnet18", weights="random", taps=["avgpool"])
+    with pytest.raises(PreimageError, match="whole image"):
+        phi.receptive_field("avgpool")
+    assert phi.min_input_size("avgpool") == 1

@@ -47,12 +47,16 @@ def run(args: argparse.Namespace) -> int:
         feats = phi(x)
     rows = [("layer", "shape (C×H×W)", "rf size", "rf stride") + (("‖Φ(x)‖",) if args.image else ())]
     for name in phi.taps:
-        rf = phi.receptive_field(name)
+        try:
+            rf = phi.receptive_field(name)
+            size_s, stride_s = str(rf.size), str(rf.stride)
+        except PreimageError:  # global layers (e.g. adaptive average pooling) see the whole image
+            size_s, stride_s = "global", "-"
         if name not in reachable:
             shape = f"(needs ≥{phi.min_input_size(name)} px)"
         else:
             shape = "×".join(str(d) for d in feats[name].shape[1:])
-        row = (name, shape, str(rf.size), str(rf.stride))
+        row = (name, shape, size_s, stride_s)
         if args.image:
             row += (f"{feats[name].norm().item():.4g}" if name in reachable else "-",)
         rows.append(row)
