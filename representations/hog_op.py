@@ -29,6 +29,7 @@ Output layout is (B, D, H', W'); VLFeat/cyvlfeat returns H'×W'×D with the same
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -110,6 +111,13 @@ def orientation_basis(num_orientations: int, dtype=torch.float32, device=None) -
     return torch.stack([torch.cos(ang), torch.sin(ang)]).to(dtype=dtype, device=device)
 
 
+@functools.lru_cache(maxsize=None)
+def _direction_floats(num_orientations: int, dtype: torch.dtype) -> tuple[list[float], list[float]]:
+    """:func:`orientation_basis` as Python floats (exact values of ``dtype``), computed once on the CPU."""
+    ux, uy = orientation_basis(num_orientations, dtype).tolist()
+    return ux, uy
+
+
 class _GradientNorm(torch.autograd.Function):
     """``sqrt(gx² + gy²)``, correctly rounded like C's ``sqrtf``, with gradient 0 at 0.
 
@@ -158,7 +166,7 @@ def _best_directions(gx: Tensor, gy: Tensor, basis: Tensor, second: bool) -> tup
     best): strict '>' comparisons in k order, so ties go to the first, as in VLFeat.
     """
     o = basis.shape[1]
-    ux, uy = basis.detach().cpu().tolist()  # exact values of the dtype's (rounded) cos, sin
+    ux, uy = _direction_floats(o, basis.dtype)  # the dtype's rounded cos, sin; no device round trip
     # torch.where is slow on CPU: selections are written with maximum/minimum and lerp
     w0 = torch.full_like(gx, -1.0)
     d0 = torch.zeros_like(gx)  # bin indices as floats (small integers: exact)
