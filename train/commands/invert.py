@@ -16,7 +16,10 @@ HELP = "invert a representation: reconstruct images from their features at a lay
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="preset name (e.g. squeezenet-cvpr15) or a .yaml file")
+    from train.config import preset_names
+
+    p.add_argument("--config", required=True,
+                   help=f"preset name ({', '.join(preset_names())}) or a .yaml file")
     p.add_argument("--image", nargs="+", required=True,
                    help="image files, folders or bundled samples (e.g. chelsea); several are batched")
     p.add_argument("--layer", nargs="+", default=None,
