@@ -80,11 +80,17 @@ def _activation_term(cfg: dict, layer: str, phi0: Tensor) -> ActivationMax:
 
 def build_job(cfg: dict, images: list[tuple[str, Tensor]]) -> InversionJob:
     layers = _layers(cfg)
-    rep = build_representation(cfg["representation"], taps=layers, weights=cfg.get("weights"))
+    priors = cfg.get("priors") or {}
+    for key, spec in priors.items():
+        if spec and spec.get("type", key) not in ("tv", "alpha"):
+            raise PreimageError(f"prior {key!r} has unknown type {spec.get('type', key)!r}; use type: tv or alpha")
+    prior_layers = [spec["layer"] for spec in priors.values() if spec and spec.get("layer")]
+    taps = list(dict.fromkeys(layers + prior_layers))
+    rep = build_representation(cfg["representation"], taps=taps, weights=cfg.get("weights"))
     size = int(cfg.get("image_size") or rep.input_size)
     rgb = torch.stack([resize_crop(img, size) for _, img in images])
     x0 = rep.convention.preprocess(rgb)
-    for layer in layers:
+    for layer in taps:
         rep.check_input(x0, layer)
     repeats = int(cfg.get("repeats", 1))
     with torch.no_grad():
@@ -115,19 +121,23 @@ def build_job(cfg: dict, images: list[tuple[str, Tensor]]) -> InversionJob:
         else:
             obj.add(f"activation{suffix}", _activation_term(cfg, layer, target), weight)
     hw = size * size
-    priors = cfg.get("priors") or {}
-    if priors.get("tv"):
-        s = priors["tv"]
-        beta = float(s.get("beta", 2.0))
-        scale = _prior_scale({"range": s.get("range")}, x0_sigma, hw, beta)
-        obj.add("tv", PriorTerm(TVPrior(beta, bool(s.get("coupled", False))), scale=scale),
-                _tv_weight(s, rep, layers, cfg.get("lambda_tv_by_depth")))
-    if priors.get("alpha"):
-        s = priors["alpha"]
-        alpha = float(s.get("alpha", 6.0))
-        scale = _prior_scale({"range": s.get("range")}, x0_sigma, hw, alpha)
-        obj.add("alpha", PriorTerm(AlphaNormPrior(alpha, bool(s.get("coupled", False))), scale=scale),
-                float(s.get("weight", 1.0)))
+    for key, spec in priors.items():
+        if not spec:
+            continue
+        kind = spec.get("type", key)
+        coupled = bool(spec.get("coupled", False))
+        if kind == "tv":
+            power = float(spec.get("beta", 2.0))
+            energy, weight = TVPrior(power, coupled), _tv_weight(spec, rep, layers, cfg.get("lambda_tv_by_depth"))
+        else:
+            power = float(spec.get("alpha", 6.0))
+            energy, weight = AlphaNormPrior(power, coupled), float(spec.get("weight", 1.0))
+        layer = spec.get("layer")
+        if layer is None:
+            obj.add(key, PriorTerm(energy, scale=_prior_scale(spec, x0_sigma, hw, power)), weight)
+        else:  # on a feature map: normalised so that the originals' features have energy 1
+            e0 = float(energy(phi0[layer]).mean())
+            obj.add(f"{key}@{layer}", PriorTerm(energy, layer=layer, scale=1.0 / max(e0, 1e-30)), weight)
 
     o = dict(cfg.get("optimiser") or {})
     kind = o.pop("name", "momentum")

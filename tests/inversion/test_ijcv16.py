@@ -85,3 +85,25 @@ def test_activation_needs_a_channel(chelsea64):
     cfg = apply_overrides(load_preset("squeezenet-cvpr15"), ["objective=dream"])
     with pytest.raises(PreimageError, match="unknown objective 'dream'"):
         build_job(cfg, [("chelsea", chelsea64[0])])
+
+
+def test_prior_on_a_feature_map_from_config(chelsea64):
+    cfg = apply_overrides(load_preset("squeezenet-cvpr15"), ["image_size=64", "repeats=2", "layer=fire3",
+                                                             "priors.tv.layer=conv1", "priors.tv.weight=0.001",
+                                                             "optimiser.schedule=[[1, 8]]"])
+    job = build_job(cfg, [("chelsea", chelsea64[0])])
+    assert set(job.objective.terms) == {"match", "tv@conv1", "alpha"}
+    assert job.representation.taps == ["conv1", "fire3"] and job.layers == ["fire3"]
+    ev = job.objective.energy_and_grad(job.x0)
+    torch.testing.assert_close(ev.values["tv@conv1"], torch.tensor([0.001]))  # normalised: 1 at the original
+    res = invert(job.objective, job.init, job.optimiser, job.steps, box=job.box)
+    assert (res.metrics["total"] < res.history["total"][0]).all()
+
+
+def test_unknown_prior_type():
+    from representations.errors import PreimageError
+
+    cfg = load_preset("squeezenet-cvpr15")
+    cfg["priors"]["tv"]["type"] = "foe"
+    with pytest.raises(PreimageError, match="unknown type 'foe'"):
+        build_job(cfg, [("x", torch.rand(3, 64, 64))])

@@ -24,10 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with torch.no_grad():  # a context, not a global switch: main() may be called in-process
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from representations import build_representation, load_image, resize_crop
     from representations.errors import PreimageError
 
-    torch.set_grad_enabled(False)
     taps = args.layers.split(",") if args.layers else None
     phi = build_representation(args.model, taps=taps, weights=args.weights)
     size = args.size or phi.input_size
