@@ -4,7 +4,7 @@
     over the frozen Φ's forward + backward alone (SqueezeNet fire3, 227×227, batch 4);
 (b) the 800-step CVPR'15 HOG preset at batch 16: seconds per 227×227 image.
 
-Usage: python benchmarks/bench_engine.py [--steps N] [--skip-hog]
+Usage: python benchmarks/bench_engine.py [--steps N] [--repeats R] [--skip-hog]
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--skip-hog", action="store_true")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats; the minimum of each is kept")
     args = p.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -61,7 +62,7 @@ def main() -> None:
             continue
         cfg = apply_overrides(load_preset(preset), [f"layer={layer}", "repeats=1"])
         job = build_job(cfg, crops(batch))
-        runs = [(phi_alone(job, args.steps), engine(job, args.steps)) for _ in range(3)]  # interleaved
+        runs = [(phi_alone(job, args.steps), engine(job, args.steps)) for _ in range(args.repeats)]  # interleaved
         a, b = min(r[0] for r in runs), min(r[1] for r in runs)  # min: least disturbed by other processes
         print(f"(a) {preset} {layer} batch {batch}: Φ fwd+bwd {a * 1e3:.1f} ms/step, engine {b * 1e3:.1f} ms/step, "
               f"overhead {100 * (b / a - 1):+.1f} %")
