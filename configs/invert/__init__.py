@@ -1,0 +1,1 @@
+"""Inversion presets (YAML): the papers' settings as data."""
