@@ -40,6 +40,16 @@ def test_tiny_end_to_end_run_writes_all_files(tmp_path, capsys):
     assert len(_runs(out)) == 2
 
 
+def test_grey_representation_saves_three_channel_npy(tmp_path):
+    out = tmp_path / "runs"
+    assert main(["invert", "--config", "hog-cvpr15", "--image", "chelsea", "--out", str(out), "--quiet",
+                 "image_size=48", "optimiser.schedule=[[1, 3]]"]) == 0
+    (run,) = _runs(out)
+    a = np.load(run / "chelsea-r0.npy")
+    assert a.shape == (48, 48, 3) and a.dtype == np.float32
+    assert np.array_equal(a[..., 0], a[..., 2])  # 255·Y − 128, the same in every channel
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--config", "no-such-preset"], "unknown preset"),
     (["--config", "squeezenet-cvpr15", "--layer", "conv99"], "unknown layer 'conv99'"),

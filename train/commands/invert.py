@@ -101,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
                 b = i * r + k
                 stem = f"{img_name}-r{k}"
                 save_image(rgb[i, k], rd.path / f"{stem}.png")
-                np.save(rd.path / f"{stem}.npy", res.images[b].permute(1, 2, 0).cpu().numpy().astype(np.float32))
+                # (H, W, 3) float32 in input units; grey inputs (HOG, DSIFT) repeated over 3 channels
+                rec = res.images[b].expand(3, -1, -1) if res.images.shape[1] == 1 else res.images[b]
+                np.save(rd.path / f"{stem}.npy", rec.permute(1, 2, 0).cpu().numpy().astype(np.float32))
                 entry = {"restart": k, "steps": res.steps, "seconds": seconds,
                          "psnr": float(psnr[k]), "ssim": float(ssim[k]), "mse": float(mse[k])}
                 rel = [float(v[b]) for key, v in res.metrics.items() if key.startswith("relative_error@")]
