@@ -69,7 +69,8 @@ class MomentumSchedule(Optimiser):
         self.velocity = torch.zeros_like(x)
         self.resets, self._prev_lr = [], 0.0
 
-    def step(self, x: Tensor, grad: Tensor, t: int, closure: Closure | None = None) -> None:
+    def _begin(self, x: Tensor, t: int) -> float:
+        """State for step ``t``: zero the momentum when the learning rate changes; the lr."""
         if self.velocity is None or self.velocity.shape != x.shape:
             self.reset(x)
         lr = self.lr_at(t)
@@ -77,6 +78,10 @@ class MomentumSchedule(Optimiser):
             self.velocity.zero_()
             self.resets.append(t)
             self._prev_lr = lr
+        return lr
+
+    def step(self, x: Tensor, grad: Tensor, t: int, closure: Closure | None = None) -> None:
+        lr = self._begin(x, t)
         self.velocity.mul_(self.momentum).add_(grad, alpha=-lr * self.scale)
         x.add_(self.velocity)
 
@@ -92,13 +97,7 @@ class AdagradMomentum(MomentumSchedule):
         self.sq = torch.zeros_like(x)
 
     def step(self, x: Tensor, grad: Tensor, t: int, closure: Closure | None = None) -> None:
-        if self.velocity is None or self.velocity.shape != x.shape:
-            self.reset(x)
-        lr = self.lr_at(t) * self.scale
-        if lr != self._prev_lr:
-            self.velocity.zero_()
-            self.resets.append(t)
-            self._prev_lr = lr
+        lr = self._begin(x, t) * self.scale
         self.sq.mul_(self.momentum).addcmul_(grad, grad)
         self.velocity.mul_(self.momentum).sub_(grad / (self.sq.sqrt().add_(1.0 / lr)))
         x.add_(self.velocity)

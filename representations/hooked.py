@@ -206,13 +206,7 @@ def build_torchvision(name: str, taps: Sequence[str] | str | None, weights: str 
         if spec.lower().endswith(W.STATE_SUFFIXES):
             state = W.load_state_file(spec)
         else:
-            enum = torchvision.models.get_model_weights(name)
-            try:
-                w = enum[spec.split(".")[-1]]
-            except KeyError:
-                raise PreimageError(f"unknown weights {spec!r} for {name}; choose one of "
-                                    f"{', '.join(enum.__members__)}, a file path or random") from None
-            state = torch.load(W.torchvision_checkpoint(w), map_location="cpu", weights_only=True)
+            state = W.torchvision_state(name, spec)
         try:
             model.load_state_dict(state)
         except RuntimeError as e:

@@ -59,40 +59,31 @@ def _fc_head(classifier: nn.Sequential, in_channels: int, kernel: int) -> Chain:
     return [("fc6", fc6), ("relu6", nn.ReLU()), ("fc7", fc7), ("relu7", nn.ReLU()), ("fc8", fc8)]
 
 
-def _vgg_names(features: nn.Sequential) -> Chain:
-    """Name VGG's layers conv1_1 relu1_1 conv1_2 relu1_2 pool1 conv2_1 … pool5."""
+def _name_features(features: nn.Sequential, per_block: bool) -> Chain:
+    """Name conv/relu/pool layers: AlexNet's conv1 relu1 pool1 conv2 … (numbered by conv,
+    pools after the conv before them) or, ``per_block``, VGG's conv1_1 relu1_1 … pool1."""
     chain: Chain = []
-    block, index = 1, 0
+    block, index, n = 1, 0, 0
     for m in features:
         if isinstance(m, nn.Conv2d):
-            index += 1
-            chain.append((f"conv{block}_{index}", m))
-        elif isinstance(m, nn.ReLU):
-            chain.append((f"relu{block}_{index}", m))
-        else:
-            chain.append((f"pool{block}", m))
+            index, n = index + 1, n + 1
+        tag = f"{block}_{index}" if per_block else f"{n}"
+        if isinstance(m, nn.MaxPool2d):
+            chain.append((f"pool{block if per_block else n}", m))
             block, index = block + 1, 0
+        else:
+            chain.append((("conv" if isinstance(m, nn.Conv2d) else "relu") + tag, m))
     return chain
 
 
 def alexnet_chain(model: nn.Module) -> Chain:
     """torchvision AlexNet → conv1 relu1 pool1 conv2 … pool5 fc6 relu6 fc7 relu7 fc8 (18)."""
-    chain: Chain = []
-    n = 0
-    for m in model.features:
-        if isinstance(m, nn.Conv2d):
-            n += 1
-            chain.append((f"conv{n}", m))
-        elif isinstance(m, nn.ReLU):
-            chain.append((f"relu{n}", m))
-        else:
-            chain.append((f"pool{n}", m))
-    return chain + _fc_head(model.classifier, 256, 6)
+    return _name_features(model.features, per_block=False) + _fc_head(model.classifier, 256, 6)
 
 
 def vgg16_chain(model: nn.Module) -> Chain:
     """torchvision VGG16 → conv1_1 relu1_1 conv1_2 relu1_2 pool1 … pool5 fc6 … fc8."""
-    return _vgg_names(model.features) + _fc_head(model.classifier, 512, 7)
+    return _name_features(model.features, per_block=True) + _fc_head(model.classifier, 512, 7)
 
 
 def _fire_branches(fire: nn.Module) -> list[list[nn.Module]]:

