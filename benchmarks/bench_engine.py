@@ -14,10 +14,10 @@ import time
 
 import torch
 
-from inversion import invert
-from representations import load_image, resolve_images
-from train.config import apply_overrides, load_preset
-from train.invert_setup import build_job
+from preimage.inversion import invert
+from preimage.representations import load_image, resolve_images
+from preimage.train.config import apply_overrides, load_preset
+from preimage.train.invert_setup import build_job
 
 
 def crops(n: int) -> list:

@@ -17,11 +17,11 @@ import time
 
 import torch
 
-from inversion import invert
-from inversion.metrics import table1_error
-from representations import resize_crop, resolve_images
-from train.config import apply_overrides, load_preset
-from train.invert_setup import build_job
+from preimage.inversion import invert
+from preimage.inversion.metrics import table1_error
+from preimage.representations import resize_crop, resolve_images
+from preimage.train.config import apply_overrides, load_preset
+from preimage.train.invert_setup import build_job
 
 PAPER = {"hog": (28.1, 7.87), "hogb": (10.67, 5.25), "dsift": (10.89, 7.5)}
 
@@ -73,7 +73,7 @@ def main() -> None:
             pm, ps = PAPER[rep]
             print(f"  {rep:6s} ours {m:6.2f} ± {s:5.2f}   paper {pm} ± {ps}   ({sec:.0f} s)", flush=True)
     if not args.skip_cnn:
-        from representations import build_representation
+        from preimage.representations import build_representation
 
         layers = args.cnn_layers.split(",") if args.cnn_layers else build_representation("squeezenet").layers
         print("SqueezeNet relative error per layer (squeezenet-cvpr15, 1 restart, chelsea):")

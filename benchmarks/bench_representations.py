@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from representations import build_representation
+from preimage.representations import build_representation
 
 
 def time_step(phi, tap: str, batch: int, size: int, repeats: int) -> float:

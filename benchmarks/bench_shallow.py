@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from representations.shallow import build_cnn_hog, build_dsift, build_hog, build_hogb
+from preimage.representations.shallow import build_cnn_hog, build_dsift, build_hog, build_hogb
 
 SECTION = "## HOG / HOGb / DSIFT (issue 3)"
 SIZE = 227

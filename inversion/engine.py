@@ -15,10 +15,10 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from inversion.errors import DivergenceError
-from inversion.objective import Evaluation, Objective
-from inversion.optimisers import Optimiser
-from inversion.transforms import Box, Jitter
+from preimage.inversion.errors import DivergenceError
+from preimage.inversion.objective import Evaluation, Objective
+from preimage.inversion.optimisers import Optimiser
+from preimage.inversion.transforms import Box, Jitter
 
 
 @dataclass

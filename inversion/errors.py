@@ -1,6 +1,6 @@
 """Errors raised by the engine (both are :class:`PreimageError`: one line, exit 2 in the CLI)."""
 
-from representations.errors import PreimageError
+from preimage.representations.errors import PreimageError
 
 
 class DivergenceError(PreimageError):

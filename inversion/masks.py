@@ -9,7 +9,7 @@ import math
 import torch
 from torch import Tensor
 
-from representations.errors import PreimageError
+from preimage.representations.errors import PreimageError
 
 
 def feature_mask(shape: tuple[int, ...], neigh: int | None = None, filter_group: int | None = None,

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from inversion.terms import FeatureMatch, Term
-from representations.base import Representation
-from representations.errors import PreimageError
+from preimage.inversion.terms import FeatureMatch, Term
+from preimage.representations.base import Representation
+from preimage.representations.errors import PreimageError
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from representations.errors import PreimageError
+from preimage.representations.errors import PreimageError
 
 Closure = Callable[[], Tensor]
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from representations.errors import PreimageError
+from preimage.representations.errors import PreimageError
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from representations.errors import PreimageError
-from representations.hog_op import gradient_norm
+from preimage.representations.errors import PreimageError
+from preimage.representations.hog_op import gradient_norm
 
 CLAMP = 0.2
 EPS_F = 1.19209290e-07  # VL_EPSILON_F, added to the descriptor norm

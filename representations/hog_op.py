@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from representations.errors import PreimageError
+from preimage.representations.errors import PreimageError
 
 VARIANTS = ("uoctti", "dalaltriggs")
 CLAMP = 0.2  # truncation of block-normalised values (hog.c)

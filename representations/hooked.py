@@ -11,8 +11,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from representations.base import TORCHVISION_CONVENTION, ReceptiveField, Representation
-from representations.errors import PreimageError
+from preimage.representations.base import TORCHVISION_CONVENTION, ReceptiveField, Representation
+from preimage.representations.errors import PreimageError
 
 
 class _Stop(Exception):
@@ -196,7 +196,7 @@ def build_torchvision(name: str, taps: Sequence[str] | str | None, weights: str 
     """torchvision model ``name`` with ``weights`` (torchvision name, state-dict file or random)."""
     import torchvision.models
 
-    from representations import weights as W
+    from preimage.representations import weights as W
 
     spec = weights or "DEFAULT"
     with torch.random.fork_rng(devices=[]):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from representations.receptive import register_branches
+from preimage.representations.receptive import register_branches
 
 Chain = list[tuple[str, nn.Module]]
 

@@ -20,8 +20,8 @@ from typing import Callable, Iterable
 
 from torch import nn
 
-from representations.base import ReceptiveField
-from representations.errors import PreimageError
+from preimage.representations.base import ReceptiveField
+from preimage.representations.errors import PreimageError
 
 POINTWISE = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,

@@ -20,11 +20,11 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from representations import networks, weights as W
-from representations.base import (CAFFE_CONVENTION, TORCHVISION_CONVENTION, InputConvention,
+from preimage.representations import networks, weights as W
+from preimage.representations.base import (CAFFE_CONVENTION, TORCHVISION_CONVENTION, InputConvention,
                                   Representation)
-from representations.errors import PreimageError
-from representations.sequential import TappedSequential
+from preimage.representations.errors import PreimageError
+from preimage.representations.sequential import TappedSequential
 
 MATCONVNET_CONVENTION = InputConvention(
     scale=255.0, mean=(122.74, 114.94, 101.64),
@@ -66,10 +66,7 @@ def model_names() -> list[str]:
 
 
 def _load_shallow() -> None:
-    try:  # the shallow representations register themselves when importable
-        import representations.shallow  # noqa: F401
-    except ImportError:
-        pass
+    from preimage.representations import shallow  # noqa: F401  (registers hog, dsift, …)
 
 
 def build_representation(name: str, taps: Sequence[str] | str | None = None,
@@ -84,7 +81,7 @@ def build_representation(name: str, taps: Sequence[str] | str | None = None,
     import torchvision.models
 
     if key in torchvision.models.list_models(module=torchvision.models):
-        from representations.hooked import build_torchvision
+        from preimage.representations.hooked import build_torchvision
 
         return build_torchvision(key, taps, weights)
     raise PreimageError(

@@ -7,8 +7,8 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from representations.base import InputConvention, ReceptiveField, Representation
-from representations.receptive import compose, min_input, window_of
+from preimage.representations.base import InputConvention, ReceptiveField, Representation
+from preimage.representations.receptive import compose, min_input, window_of
 
 
 class TappedSequential(Representation):

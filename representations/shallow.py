@@ -15,10 +15,10 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from representations import dsift_op as D
-from representations import hog_op as H
-from representations.base import InputConvention, ReceptiveField, Representation
-from representations.errors import PreimageError
+from preimage.representations import dsift_op as D
+from preimage.representations import hog_op as H
+from preimage.representations.base import InputConvention, ReceptiveField, Representation
+from preimage.representations.errors import PreimageError
 
 GREY_CONVENTION = InputConvention(
     scale=255.0, mean=(128.0,), std=(1.0,), channels=1,
@@ -202,7 +202,7 @@ FACTORIES = {"hog": build_hog, "hogb": build_hogb, "cnn-hog": build_cnn_hog,
 
 
 def _register() -> None:
-    from representations.registry import register
+    from preimage.representations.registry import register
 
     for name, factory in FACTORIES.items():
         register(name, factory)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from representations.errors import PreimageError
+from preimage.representations.errors import PreimageError
 
 RANDOM = "random"
 NDF = "ndf"

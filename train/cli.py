@@ -13,8 +13,8 @@ from typing import Sequence
 
 # name → module; only subcommands that exist are listed.
 COMMANDS: dict[str, str] = {
-    "layers": "train.commands.layers",
-    "invert": "train.commands.invert",
+    "layers": "preimage.train.commands.layers",
+    "invert": "preimage.train.commands.invert",
 }
 
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from representations.errors import PreimageError
+    from preimage.representations.errors import PreimageError
 
     args = build_parser().parse_args(argv)
     try:

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from representations.errors import PreimageError
+from preimage.representations.errors import PreimageError
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "invert"
 

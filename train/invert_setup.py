@@ -10,11 +10,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from inversion import (X0_SIGMA, ActivationMax, Box, Caricature, FeatureMatch, Jitter, Objective, OPTIMISERS,
+from preimage.inversion import (X0_SIGMA, ActivationMax, Box, Caricature, FeatureMatch, Jitter, Objective, OPTIMISERS,
                        PriorTerm, expand_schedule, feature_mask, random_init)
-from priors import AlphaNormPrior, TVPrior
-from representations import Representation, build_representation, resize_crop
-from representations.errors import PreimageError
+from preimage.priors import AlphaNormPrior, TVPrior
+from preimage.representations import Representation, build_representation, resize_crop
+from preimage.representations.errors import PreimageError
 
 
 @dataclass

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from representations import build_representation, load_image, resize_crop
+from preimage.representations import build_representation, load_image, resize_crop
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from inversion import (X0_SIGMA, Adam, Box, DivergenceError, FeatureMatch, Jitter, LBFGS, MomentumSchedule,
+from preimage.inversion import (X0_SIGMA, Adam, Box, DivergenceError, FeatureMatch, Jitter, LBFGS, MomentumSchedule,
                        Objective, PriorTerm, expand_schedule, feature_mask, invert, random_init)
-from priors import AlphaNormPrior, TVPrior
+from preimage.priors import AlphaNormPrior, TVPrior
 
 
 def mv_objective(rep, img, layer="conv1", repeats=1, lambda_tv=0.5, mask=None):
@@ -41,7 +41,7 @@ def test_objective_decreases_for_each_optimiser(name, squeeze_conv1, chelsea64):
 
 
 def test_closed_form_path_equals_autograd(chelsea64):
-    from representations import build_representation
+    from preimage.representations import build_representation
 
     rep = build_representation("squeezenet", taps=["conv1"])  # own copy: .double() converts in place
     obj, xs, x0 = mv_objective(rep, chelsea64)
@@ -123,7 +123,7 @@ def test_conv1_squeezenet_relative_error_below_10_percent(squeeze_conv1, chelsea
 
 @pytest.mark.slow
 def test_conv1_squeezenet_full_schedule_227(squeeze_conv1):
-    from representations import load_image, resize_crop
+    from preimage.representations import load_image, resize_crop
 
     img = resize_crop(load_image("chelsea"), 227)[None]
     obj, xs, _ = mv_objective(squeeze_conv1, img, repeats=2)

@@ -5,11 +5,11 @@ push Φ(x) along Φ₀, drive the chosen neuron up), and the presets built from 
 import pytest
 import torch
 
-from inversion import (AdagradMomentum, ActivationMax, Box, Caricature, Objective, PriorTerm, expand_schedule,
+from preimage.inversion import (AdagradMomentum, ActivationMax, Box, Caricature, Objective, PriorTerm, expand_schedule,
                        invert, random_init)
-from priors import TVPrior
-from train.config import apply_overrides, load_preset
-from train.invert_setup import build_job
+from preimage.priors import TVPrior
+from preimage.train.config import apply_overrides, load_preset
+from preimage.train.invert_setup import build_job
 
 
 def test_adagrad_momentum_matches_reference_update():
@@ -77,7 +77,7 @@ def test_ijcv16_presets_decrease_their_energy(preset, term, chelsea64):
 
 
 def test_activation_needs_a_channel(chelsea64):
-    from representations.errors import PreimageError
+    from preimage.representations.errors import PreimageError
 
     cfg = apply_overrides(load_preset("squeezenet-actmax-ijcv16"), ["target_channel=null", "image_size=64"])
     with pytest.raises(PreimageError, match="target_channel"):
@@ -101,7 +101,7 @@ def test_prior_on_a_feature_map_from_config(chelsea64):
 
 
 def test_unknown_prior_type():
-    from representations.errors import PreimageError
+    from preimage.representations.errors import PreimageError
 
     cfg = load_preset("squeezenet-cvpr15")
     cfg["priors"]["tv"]["type"] = "foe"

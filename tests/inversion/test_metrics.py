@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from inversion.metrics import (image_mse, image_psnr, image_ssim, normalised_error_text, relative_error,
+from preimage.inversion.metrics import (image_mse, image_psnr, image_ssim, normalised_error_text, relative_error,
                                table1_error)
 
 

@@ -4,7 +4,7 @@ the reference definitions (deep-goggle ``tv()``, ``sum(x.^beta)``)."""
 import pytest
 import torch
 
-from priors import AlphaNormPrior, TVPrior, alpha_norm, tv_beta
+from preimage.priors import AlphaNormPrior, TVPrior, alpha_norm, tv_beta
 
 ENERGIES = [TVPrior(1.0), TVPrior(2.0), TVPrior(6.0), TVPrior(1.0, coupled=True), TVPrior(2.0, coupled=True),
             AlphaNormPrior(6.0), AlphaNormPrior(3.0), AlphaNormPrior(6.0, coupled=True), AlphaNormPrior(2.0)]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from representations import PreimageError, build_representation
-from representations.dsift_op import dsift, dsift_frames, vlfeat_atan2
-from representations.shallow import DSIFT
+from preimage.representations import PreimageError, build_representation
+from preimage.representations.dsift_op import dsift, dsift_frames, vlfeat_atan2
+from preimage.representations.shallow import DSIFT
 from vlfeat_ref import vl_dsift
 
 

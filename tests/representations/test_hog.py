@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from representations import PreimageError, build_representation
-from representations.hog_op import hog, hog_cells
-from representations.shallow import HOG
+from preimage.representations import PreimageError, build_representation
+from preimage.representations.hog_op import hog, hog_cells
+from preimage.representations.shallow import HOG
 from vlfeat_ref import vl_hog
 
 

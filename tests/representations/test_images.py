@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from representations import PreimageError, load_image, resize_crop, resolve_images, sample_names
+from preimage.representations import PreimageError, load_image, resize_crop, resolve_images, sample_names
 
 
 def _check(img, h, w):

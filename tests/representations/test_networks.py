@@ -6,7 +6,7 @@ import torch
 import torchvision
 from torch import nn
 
-from representations import PreimageError, build_representation
+from preimage.representations import PreimageError, build_representation
 
 TAPS = {
     "caffenet": "conv1 relu1 pool1 norm1 conv2 relu2 pool2 norm2 conv3 relu3 conv4 relu4 conv5 relu5 "

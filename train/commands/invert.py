@@ -16,7 +16,7 @@ HELP = "invert a representation: reconstruct images from their features at a lay
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from train.config import preset_names
+    from preimage.train.config import preset_names
 
     p.add_argument("--config", required=True,
                    help=f"preset name ({', '.join(preset_names())}) or a .yaml file")
@@ -44,8 +44,8 @@ def _split_overrides(args: argparse.Namespace) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> dict:
-    from representations.errors import PreimageError
-    from train.config import apply_overrides, load_preset
+    from preimage.representations.errors import PreimageError
+    from preimage.train.config import apply_overrides, load_preset
 
     _split_overrides(args)
     if not args.image:
@@ -60,14 +60,14 @@ def resolve_config(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inversion.metrics import image_mse, image_psnr, image_ssim
-    from representations import resolve_images, save_image
-    from train.config import dump
-    from train.figures import inversion_figure
-    from train.invert_setup import build_job
-    from train.run_dir import run_directory
-    from train.tracking import ProgressBar
-    from inversion import invert
+    from preimage.inversion.metrics import image_mse, image_psnr, image_ssim
+    from preimage.representations import resolve_images, save_image
+    from preimage.train.config import dump
+    from preimage.train.figures import inversion_figure
+    from preimage.train.invert_setup import build_job
+    from preimage.train.run_dir import run_directory
+    from preimage.train.tracking import ProgressBar
+    from preimage.inversion import invert
 
     cfg = resolve_config(args)
     images = resolve_images(args.image)
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         callbacks: list = [ProgressBar(job.steps, desc=name, disable=True if args.quiet else None)]
         logger = None
         if args.wandb:
-            from train.tracking import WandbLogger
+            from preimage.train.tracking import WandbLogger
 
             logger = WandbLogger(cfg, name, str(rd.path))
             callbacks.append(logger)

@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from representations import build_representation, load_image, resize_crop
-    from representations.errors import PreimageError
+    from preimage.representations import build_representation, load_image, resize_crop
+    from preimage.representations.errors import PreimageError
 
     taps = args.layers.split(",") if args.layers else None
     phi = build_representation(args.model, taps=taps, weights=args.weights)
