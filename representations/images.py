@@ -4,6 +4,7 @@ scikit-learn and matplotlib: no network needed)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -66,8 +67,12 @@ def _pil_to_array(fp) -> np.ndarray:
     """Any PIL-readable image → (H, W, 3) float32 in [0, 1]."""
     from PIL import Image, UnidentifiedImageError
 
+    name = fp if isinstance(fp, (str, Path)) else getattr(fp, "name", "image")
     try:
-        with Image.open(fp) as im:
+        with warnings.catch_warnings():  # over MAX_IMAGE_PIXELS Pillow only warns, then decodes gigabytes
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(fp)
+        with im:
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -79,9 +84,13 @@ def _pil_to_array(fp) -> np.ndarray:
                 if mode == "P":
                     im = im.convert("RGBA")
                 a = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        pixels = str(e).split(" pixels")[0].split("(")[-1]
+        raise PreimageError(f"image {name} is too large ({pixels} pixels, over Pillow's limit of "
+                            f"{Image.MAX_IMAGE_PIXELS}); give a smaller image (it is resized anyway)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        name = fp if isinstance(fp, (str, Path)) else getattr(fp, "name", "image")
-        raise PreimageError(f"cannot read {name} as an image ({e}); give a JPEG or PNG file") from None
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise PreimageError(f"cannot read {name} as an image ({first}); give a JPEG or PNG file") from None
     return _to_rgb(a)
 
 

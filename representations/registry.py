@@ -126,7 +126,7 @@ def _build_chain(key: str, family: ChainFamily, taps, weights: str | None) -> Ta
     elif spec.lower().endswith(W.STATE_SUFFIXES) or Path(spec).is_file():
         state = W.load_state_file(spec)
         if tv is not None and set(state) == set(tv.state_dict()):
-            tv.load_state_dict(state)  # torchvision's layout: convert again after loading
+            W.load_into(tv, state, key)  # torchvision's layout: convert again after loading
             chain = family.to_chain(tv)
         else:
             _load_chain_state(chain, state, key, taps)
@@ -176,7 +176,7 @@ def _load_chain_state(chain: networks.Chain, state: dict, key: str, taps) -> Non
     """Load a state dict saved from one of our representations (keys body.<layer>.*)."""
     state = {k.removeprefix("body."): v for k, v in state.items()}
     seq = nn.Sequential(OrderedDict(chain))
-    result = seq.load_state_dict(state, strict=False)
+    result = W.load_into(seq, state, key, strict=False)
     names = [n for n, _ in chain]
     if result.unexpected_keys:
         raise PreimageError(f"weights file has keys {result.unexpected_keys[:3]} that {key} does not; "

@@ -59,6 +59,18 @@ def torchvision_state(model_name: str, spec: str) -> dict[str, Tensor]:
     return torch.load(torchvision_checkpoint(w), map_location="cpu", weights_only=True)
 
 
+def load_into(module: torch.nn.Module, state: dict[str, Tensor], model_name: str, strict: bool = True):
+    """``module.load_state_dict(state)`` with one clear error when the state dict is of
+    another network (wrong shapes or keys); returns torch's missing/unexpected keys."""
+    try:
+        return module.load_state_dict(state, strict=strict)
+    except RuntimeError as e:
+        lines = [l.strip() for l in str(e).splitlines()[1:] if l.strip()]
+        detail = lines[0].rstrip(".") if lines else str(e).splitlines()[0]
+        raise PreimageError(f"these weights are not {model_name}'s ({detail[:160]}); give a state dict "
+                            f"saved from {model_name}") from None
+
+
 def load_state_file(path: str | Path) -> dict[str, Tensor]:
     """A state dict from .pth/.pt (tensors only, no code executed) or .safetensors."""
     path = Path(path)
@@ -72,8 +84,12 @@ def load_state_file(path: str | Path) -> dict[str, Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any parse failure is bad input
-        raise PreimageError(f"cannot read weights file {path} ({type(e).__name__}: {e}); "
-                            "give a PyTorch state dict (.pth/.pt) or a .safetensors file") from None
+        # torch's own message suggests weights_only=False, which would run the file's code: never pass it on
+        kind = ("it holds objects other than tensors (only plain state dicts are loaded, no code is run)"
+                if "weights_only" in str(e) and "Unsupported global" in str(e)
+                else f"not a PyTorch or safetensors file: {type(e).__name__}")
+        raise PreimageError(f"cannot read weights file {path} ({kind}); give a state dict saved with "
+                            "torch.save(model.state_dict(), path) or a .safetensors file") from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -1,5 +1,7 @@
 """Run directories that never overwrite and never stay half-written: outputs go to a
-hidden temporary sibling which is renamed to ``runs/<timestamp>-<name>[-N]`` at the end."""
+hidden temporary sibling which is renamed to ``runs/<timestamp>-<name>[-N]`` at the end.
+On failure or interruption the temporary directory is removed, and so are the parent
+folders this run created (no empty ``runs/`` is left behind)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,22 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from preimage.representations.errors import PreimageError
+
+
+def check_root(root: str | Path, what: str = "output folder") -> None:
+    """Fail early (one line) if ``root`` cannot become a folder: it, or a parent, is a
+    file, or the nearest existing parent is not writable."""
+    root = Path(root)
+    for p in (root, *root.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                where = "is a file" if p == root else f"lies under {p}, which is a file"
+                raise PreimageError(f"{what} {root} {where}; give a folder (it is created if missing)")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise PreimageError(f"{what} {root}: cannot write in {p}; give a writable folder")
+            return
 
 
 def _final_name(root: Path, name: str) -> Path:
@@ -35,20 +53,29 @@ def run_directory(root: str | Path, name: str) -> Iterator[RunDir]:
     """Yield a :class:`RunDir` writing into a hidden temporary directory under ``root``;
     on success it is renamed to a fresh ``<timestamp>-<name>[-N]``, on failure removed."""
     root = Path(root)
+    check_root(root)
+    created = [p for p in (root, *root.parents) if not p.exists()]  # deepest first
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
-    run = RunDir(tmp)
+    tmp: Path | None = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+        run = RunDir(tmp)
         yield run
+        while True:  # rename is atomic; retry if another run took the name meanwhile
+            final = _final_name(root, name)
+            try:
+                os.rename(tmp, final)
+                break
+            except OSError:
+                if not final.exists():
+                    raise
+        run.final = final
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for p in created:
+            try:
+                p.rmdir()
+            except OSError:
+                break
         raise
-    while True:  # rename is atomic; retry if another run took the name meanwhile
-        final = _final_name(root, name)
-        try:
-            os.rename(tmp, final)
-            break
-        except OSError:
-            if not final.exists():
-                raise
-    run.final = final

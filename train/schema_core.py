@@ -174,19 +174,17 @@ def from_data(tp: Any, value: Any, path: str = "", key_default: str | None = Non
         arms = typing.get_args(base)
         if value is None and type(None) in arms:
             return None
-        errors = []
+        aimed = []
         for arm in arms:
             if arm is type(None):
                 continue
             try:
                 return from_data(arm, value, path, key_default)
             except PreimageError as e:
-                errors.append(e)
-        # one arm that the value clearly aims at (a mapping for a dataclass) gives the precise message
-        if len(errors) == 1 or isinstance(value, dict):
-            structured = [e for e, a in zip(errors, [a for a in arms if a is not type(None)])
-                          if dataclasses.is_dataclass(_strip(a)[0])]
-            raise (structured or errors)[0]
+                if _aims(arm, value):
+                    aimed.append(e)
+        if aimed:  # the value is clearly meant for a structured arm: its precise (deeper) message
+            raise aimed[0]
         raise _bad(path, value, tp)
     if origin is Literal:
         if value in typing.get_args(base) and not isinstance(value, bool):
@@ -220,6 +218,17 @@ def from_data(tp: Any, value: Any, path: str = "", key_default: str | None = Non
     if dataclasses.is_dataclass(base):
         return _dataclass(base, value, path)
     raise TypeError(f"schema type {tp!r} at {path} is not supported")  # a schema bug, not bad input
+
+
+def _aims(arm: Any, value: Any) -> bool:
+    """Whether ``value`` is shaped for ``arm`` (a mapping for a dataclass, a list for a list...)."""
+    arm, _ = _strip(arm)
+    origin = typing.get_origin(arm)
+    if isinstance(value, dict):
+        return origin is dict or dataclasses.is_dataclass(arm) or variant_base(arm) is not None
+    if isinstance(value, (list, tuple)):
+        return origin in (list, tuple)
+    return isinstance(value, str) and variant_base(arm) is not None
 
 
 def _scalar(base: type, value: Any, path: str, tp: Any) -> Any:

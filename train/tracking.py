@@ -64,5 +64,5 @@ class WandbLogger:
     def log_images(self, images: dict[str, Any], metrics: dict[str, float]) -> None:
         self.run.log({k: self.wandb.Image(v) for k, v in images.items()} | metrics)
 
-    def finish(self) -> None:
-        self.run.finish()
+    def finish(self, exit_code: int = 0) -> None:
+        self.run.finish(exit_code=exit_code)

@@ -32,9 +32,11 @@ def _run(args: argparse.Namespace) -> int:
     from preimage.representations import build_representation, load_image, resize_crop
     from preimage.representations.errors import PreimageError
 
+    if args.size is not None and args.size < 1:
+        raise PreimageError(f"--size {args.size} is not allowed: give the input side in pixels, an integer ≥ 1")
     taps = args.layers.split(",") if args.layers else None
     phi = build_representation(args.model, taps=taps, weights=args.weights)
-    size = args.size or phi.input_size
+    size = phi.input_size if args.size is None else args.size
     if args.image is not None:
         rgb = resize_crop(load_image(args.image), size)[None]
         x = phi.convention.preprocess(rgb)
