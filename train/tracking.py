@@ -46,14 +46,16 @@ class WandbLogger:
         kwargs = dict(project=os.environ.get("WANDB_PROJECT", "preimage"), name=name, config=config, dir=dir)
         mode = _wandb_mode()
         try:
-            self.run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30, silent=True), **kwargs)
+            # console="off": W&B's console capture would write into the run directory after it is removed
+            settings = wandb.Settings(init_timeout=30, silent=True, console="off")
+            self.run = wandb.init(mode=mode, settings=settings, **kwargs)
         except Exception as e:  # noqa: BLE001 - no network, bad key, server down: never lose the run
             if mode == "offline":
                 raise
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             print(f"preimage: W&B {mode} unavailable ({first[:100]}); logging offline into the run "
                   "directory instead (upload later with `wandb sync`)", file=sys.stderr)
-            self.run = wandb.init(mode="offline", settings=wandb.Settings(silent=True), **kwargs)
+            self.run = wandb.init(mode="offline", settings=wandb.Settings(silent=True, console="off"), **kwargs)
 
     def on_step(self, info) -> None:
         if info.step % self.every == 0:

@@ -2,7 +2,8 @@
 line on stderr, no traceback, and the working folder unchanged (hidden files included:
 no run directory, no temporary directory, no empty ``--out`` or ``runs/``)."""
 
-import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,18 @@ TINY = ["image_size=32", "repeats=1", "optimiser.schedule=[[1, 2]]"]
 INV = ["invert", "--config", "squeezenet-cvpr15", "--image", "chelsea", "--layer", "conv1", "--quiet"]
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width``×``height`` grey pixels (Pillow checks the size on open)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
 @pytest.fixture(scope="session")
 def bad_files(tmp_path_factory) -> Path:
     """Files the bad inputs refer to (relative names, used from inside this folder)."""
-    from PIL import Image
-
     d = tmp_path_factory.mktemp("bad")
     (d / "notyaml.yaml").write_text("representation: [squeezenet\nlayer: {conv1\n")
     (d / "list.yaml").write_text("- 1\n- 2\n")
@@ -32,7 +40,7 @@ def bad_files(tmp_path_factory) -> Path:
     torch.save({"conv1.weight": torch.zeros(8, 3, 7, 7), "conv1.bias": torch.zeros(8)}, d / "other.pth")
     torch.save({"fc.weight": torch.zeros(10, 4)}, d / "otherkeys.pth")
     torch.save({"conv1.weight": torch.nn.Conv2d(3, 8, 3)}, d / "module.pth")  # an object, not tensors
-    Image.new("L", (15000, 15000)).save(d / "huge.png")  # over Pillow's decompression-bomb limit
+    (d / "huge.png").write_bytes(_png_header(15000, 15000))  # over Pillow's decompression-bomb limit
     return d
 
 

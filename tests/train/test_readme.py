@@ -1,0 +1,82 @@
+"""Every command and Python example in README.md is run (the long main job and the
+install/test commands with tiny settings or a well-formedness check)."""
+
+import re
+import shlex
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from preimage.train.cli import build_parser, main
+
+ROOT = Path(__file__).parents[2]
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```", README, re.S | re.M)
+TINY = ["--quiet", "image_size=64", "repeats=1", "optimiser.schedule=[[1, 2]]"]
+
+
+def _commands(lang: str) -> list[list[str]]:
+    out = []
+    for block_lang, body in BLOCKS:
+        if block_lang == lang:
+            for line in body.splitlines():
+                out += [shlex.split(part) for part in line.split("&&") if part.strip()]
+    return out
+
+
+INVERT = [c for c in _commands("bash") if Path(c[0]).name == "preimage"]
+PYTHON = [body for lang, body in BLOCKS if lang == "python"]
+
+
+def test_readme_has_what_these_tests_run():
+    assert len(INVERT) >= 4 and len(PYTHON) >= 2 and any(c[0] == "./install.sh" for c in _commands("bash"))
+
+
+@pytest.mark.parametrize("argv", INVERT, ids=[" ".join(c[1:5]) for c in INVERT])
+def test_readme_invert_commands_run(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc = main([*argv[1:], "--out", str(tmp_path / "runs"), *TINY])
+    assert rc == 0, capsys.readouterr().err
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "metrics.json").is_file() and (run / "figure.png").is_file()
+
+
+def test_install_and_test_commands_are_well_formed():
+    install = ROOT / "install.sh"
+    other = [c for c in _commands("bash") if Path(c[0]).name != "preimage"]
+    assert other, "the README shows how to install and test"
+    markers = {m.split(":")[0] for m in tomllib.loads((ROOT / "pyproject.toml").read_text())
+               ["tool"]["pytest"]["ini_options"]["markers"]}
+    for cmd in other:
+        if cmd[0] == "./install.sh":
+            assert install.stat().st_mode & 0o111 and set(cmd[1:]) <= {"--test"}
+            assert all(f'"{a}"' in install.read_text() for a in cmd[1:])  # the flag is handled
+            assert subprocess.run(["bash", "-n", str(install)]).returncode == 0  # parses
+        else:
+            assert cmd[:4] == [".venv/bin/python", "-m", "pytest", "-q"], cmd
+            expr = cmd[cmd.index("-m", 3) + 1]
+            assert set(re.findall(r"\w+", expr)) - {"not", "and", "or"} <= markers, expr
+
+
+def test_command_line_synopsis_matches_the_parser():
+    (synopsis,) = [body for lang, body in BLOCKS if lang == "" and body.startswith("preimage ")]
+    sub = build_parser()._subparsers._group_actions[0].choices
+    for line in synopsis.splitlines():
+        name = line.split()[1]
+        documented = set(re.findall(r"--[a-z-]+", line))
+        known = {o for a in sub[name]._actions for o in a.option_strings} - {"-h", "--help"}
+        assert documented <= known, (name, documented - known)
+        assert {o for o in known if o != "--quiet"} <= documented, (name, known - documented)
+
+
+@pytest.mark.parametrize("code", PYTHON, ids=[f"python-{i}" for i in range(len(PYTHON))])
+def test_readme_python_examples_run(code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert list(tmp_path.iterdir()) == []  # the Python API writes no files
+    if "run_invert" in code:
+        run = namespace["run"]
+        assert run.warnings == [] and run.metrics["images"]["chelsea"][0]["relative_error"] < 0.5
