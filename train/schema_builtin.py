@@ -170,7 +170,13 @@ class MomentumConfig(OptimiserVariant):
     scale: Literal["x0_sigma2", "hw"] | PosFloat = "x0_sigma2"
 
     def _scale(self, ctx: BuildContext) -> float:
-        return {"x0_sigma2": ctx.x0_sigma**2, "hw": float(ctx.size**2)}.get(self.scale, self.scale)  # type: ignore
+        scale = {"x0_sigma2": ctx.x0_sigma**2, "hw": float(ctx.size**2)}.get(self.scale, self.scale)  # type: ignore
+        limit = torch.finfo(torch.float32).max / 1e3  # the step lr·scale·grad must stay a float32
+        largest = max((m for m, _ in self.schedule or ()), default=1.0) * self.lr
+        if largest * scale > limit:
+            raise PreimageError(f"optimiser.lr={self.lr:g} is too large: the step size lr × scale = "
+                                f"{largest * scale:.3g} overflows; give optimiser.lr ≤ {limit / scale / max(largest / self.lr, 1e-30):.3g}")
+        return float(scale)
 
     def build(self, ctx: BuildContext) -> Optimiser:
         return MomentumSchedule(_lrs(self.lr, self.schedule, self.steps), self.momentum, self._scale(ctx))
