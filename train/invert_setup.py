@@ -38,6 +38,16 @@ class InversionJob:
     def method(self) -> MethodVariant:
         return self.config.method  # type: ignore[union-attr]
 
+    def evaluate(self, images: Tensor) -> dict[str, Tensor]:
+        """Per-item final values of every term, ``total`` and ``relative_error@<term>`` of
+        each feature match at ``images`` (B, C, H, W): the engine's ``metrics``, for
+        methods that produce images another way (inverse networks, HOGgle)."""
+        ev = self.objective.energy_and_grad(images)
+        metrics = dict(ev.values) | {"total": ev.total}
+        for name, fm in self.objective.feature_matches().items():
+            metrics[f"relative_error@{name}"] = fm.relative_error(ev.feats[fm.layer])
+        return metrics
+
 
 def build_context(config: InvertConfig, images: list[tuple[str, Tensor]]) -> BuildContext:
     """Representation with every tap the job needs, the originals and Φ(x₀)."""

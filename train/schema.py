@@ -29,14 +29,16 @@ else from the invert setup is needed. Worked example (a learned prior)::
 
     # priors_config_learned.py  (+ "preimage.train.priors_config_learned" in PLUGINS)
     from dataclasses import dataclass
-    from preimage.train.schema import BuildContext, PriorVariant, TermSpec, register_variant
+    from typing import Literal
+    from preimage.train.schema import (BuildContext, NonNegFloat, PriorVariant, TermSpec,
+                                       register_variant)
 
     @register_variant("priors", "learned")
     @dataclass
     class LearnedPrior(PriorVariant):
         prior: str = "foe-image"
         layer: str | None = None
-        weight: float | str = "auto"
+        weight: NonNegFloat | Literal["auto"] = "auto"
 
         def build(self, key: str, ctx: BuildContext) -> TermSpec:
             energy = load_prior(self.prior)                  # the other module's loader
@@ -47,7 +49,9 @@ and ``priors.fields.type=learned priors.fields.prior=foe-image`` (or the same in
 adds it to any preset. ``taps()`` (default: ``[self.layer]`` when set) tells the setup
 which extra layers the representation must expose. A method implements
 ``run(job, callbacks) -> InversionResult`` so ``invert`` writes the same run directory,
-figure and metrics for every method.
+figure and metrics for every method (``job.evaluate(images)`` gives the engine's final
+metrics for images made another way); an init implements ``build(ctx) -> Tensor`` of
+shape (ctx.batch, C, size, size) in input units.
 """
 
 from __future__ import annotations
@@ -55,8 +59,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Sequence
 
-from preimage.train.schema_core import (PLUGINS, Range, Variant, from_data, register_base, register_variant,
-                                        to_data, variants)
+from preimage.train.schema_core import PLUGINS, Range, Variant, register_base, register_variant, to_data, variants
+from preimage.train.schema_validate import from_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
@@ -66,7 +70,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from preimage.train.invert_setup import InversionJob
 
 __all__ = ["PLUGINS", "BoxVariant", "BuildContext", "InitVariant", "InvertConfig", "Jitter", "MethodVariant",
-           "ObjectiveVariant", "OptimiserVariant", "PriorVariant", "Range", "TermSpec", "from_data",
+           "NonNegFloat", "NonNegInt", "ObjectiveVariant", "OptimiserVariant", "PosFloat", "PosInt", "PriorVariant",
+           "Range", "TermSpec", "from_data",
            "parse_config", "register_variant", "to_data", "variants"]
 
 # Modules that register more variants, imported lazily on the first variant lookup: one line each,
@@ -235,4 +240,4 @@ def parse_config(data: dict[str, Any]) -> InvertConfig:
     return from_data(InvertConfig, data)
 
 
-from preimage.train import schema_builtin  # noqa: E402,F401 - registers the built-in variants
+from preimage.train import schema_builtin, schema_optimisers  # noqa: E402,F401 - register the built-in variants

@@ -18,8 +18,18 @@ ARGS = ["-m", "preimage.train.cli", "invert", "--config", "squeezenet-cvpr15", "
 def _interrupt(tmp_path: Path, sig: int, when: str, extra: list[str] = ()) -> subprocess.CompletedProcess:
     out = tmp_path / "out" / "runs"
     env = dict(os.environ, WANDB_MODE="offline")
+    # Ctrl-C's default handling, even where this test runs with SIGINT ignored (a background job)
     p = subprocess.Popen([sys.executable, *ARGS, "--out", str(out), *extra], cwd=tmp_path, env=env, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        return _signal(p, out, sig, when, extra)
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def _signal(p: subprocess.Popen, out: Path, sig: int, when: str, extra) -> subprocess.CompletedProcess:
     start = time.time()
     if when == "startup":
         time.sleep(0.5)  # imports take seconds: the signal lands while the command starts
