@@ -43,6 +43,8 @@ def test_python_call_equals_the_command(tmp_path, capsys):
             saved = np.load(run / f"{name}-r{k}.npy")
             np.testing.assert_array_equal(saved, api.result.images[i * 2 + k].permute(1, 2, 0).numpy())
     assert (run / "config.yaml").read_text().count("name: squeezenet-ijcv16") == 1
+    again = run_invert(run / "config.yaml", ["chelsea", "coffee"])  # the saved config reproduces the run
+    assert _no_times(again.metrics) == _no_times(metrics)
 
 
 def test_runs_that_end_worse_are_flagged(tmp_path, capsys):
