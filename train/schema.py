@@ -41,9 +41,10 @@ else from the invert setup is needed. Worked example (a learned prior)::
         weight: NonNegFloat | Literal["auto"] = "auto"
 
         def build(self, key: str, ctx: BuildContext) -> TermSpec:
-            energy = load_prior(self.prior)                  # the other module's loader
+            energy = load_prior(self.prior)                  # the learned prior's own loader
             term = PriorTerm(energy, layer=self.layer)
-            return TermSpec(key if self.layer is None else f"{key}@{self.layer}", term, 1.0)
+            weight = 1.0 if self.weight == "auto" else self.weight
+            return TermSpec(key if self.layer is None else f"{key}@{self.layer}", term, weight)
 
 and ``priors.fields.type=learned priors.fields.prior=foe-image`` (or the same in YAML)
 adds it to any preset. ``taps()`` (default: ``[self.layer]`` when set) tells the setup
@@ -228,7 +229,7 @@ class InvertConfig:
 
     @property
     def layers(self) -> list[str]:
-        if self.layer is None:
+        if not self.layer:
             from preimage.representations.errors import PreimageError
 
             raise PreimageError("the config names no layer; pass --layer NAME or layer=NAME")
