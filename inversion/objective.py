@@ -68,33 +68,60 @@ class Objective(nn.Module):
         return Evaluation(sum(values.values()), values, feats)
 
     def energy_and_grad(self, x: Tensor, shift: tuple[int, int] = (0, 0)) -> Evaluation:
-        """Values and ∂E/∂x: autograd through Φ for feature terms, closed forms for the rest.
+        """Values and ∂E/∂x: one backward through Φ for the feature terms, closed forms for the rest.
 
         ``shift`` (dy, dx) jitters only the representation's input (IJCV'16 jitter).
+        Feature terms that know ∂term/∂Φ (:meth:`Term.feature_value_and_grad`) hand it to
+        Φ's backward directly; the others are differentiated by autograd in the same
+        backward. The image-space closed forms are then added in place into the gradient
+        Φ's backward returned: no image-sized temporaries beyond Φ's own.
         """
         x = x.detach()
-        grad = torch.zeros_like(x)
         values: dict[str, Tensor] = {}
-        rest = []
-        with torch.no_grad():
-            for n, t in self.terms.items():
-                vg = t.closed_form(x)
-                if vg is None:
-                    rest.append(n)
-                    continue
-                values[n] = self.weights[n] * vg[0]
-                grad.add_(vg[1], alpha=self.weights[n])
         feats: dict[str, Tensor] = {}
+        grad: Tensor | None = None
+        rest = [n for n, t in self.terms.items() if not t.has_closed_form]
         if rest:
-            xg = x.requires_grad_(True)
+            xg = x.detach().requires_grad_(True)
             with torch.enable_grad():
                 feats = self.representation(_roll(xg, shift)) if self.needs_features else {}
-                auto = {n: self.weights[n] * self.terms[n](xg, feats) for n in rest}
-                total_auto = sum(auto.values())
-                (g,) = torch.autograd.grad(total_auto.sum(), xg)
-            grad.add_(g)
-            values.update({n: v.detach() for n, v in auto.items()})
+                outputs: list[Tensor] = []
+                seeds: dict[str, Tensor] = {}  # ∂E/∂Φ per layer, from the terms that know it
+                auto = []
+                for n in rest:
+                    t, w = self.terms[n], self.weights[n]
+                    vg = None
+                    if t.layer is not None:
+                        with torch.no_grad():
+                            vg = t.feature_value_and_grad(feats[t.layer].detach())
+                    if vg is None:
+                        v = w * t(xg, feats)
+                        auto.append(v)
+                        values[n] = v.detach()
+                        continue
+                    values[n] = w * vg[0]
+                    g = vg[1].mul_(w) if w != 1.0 else vg[1]
+                    if g.shape != feats[t.layer].shape:  # Φ₀ broadcast over a smaller batch
+                        g = g.sum_to_size(feats[t.layer].shape)
+                    seeds[t.layer] = g if t.layer not in seeds else seeds[t.layer].add_(g)
+                outputs = [feats[layer] for layer in seeds]
+                grads: list[Tensor | None] = list(seeds.values())
+                if auto:
+                    outputs.append(torch.stack(auto).sum())
+                    grads.append(None)
+                (g,) = torch.autograd.grad(outputs, xg, grads, allow_unused=True)
+            # Φ's backward returns a new tensor: the closed forms accumulate into it
+            grad = g if g is not None and g.is_contiguous() and g.data_ptr() != x.data_ptr() else None
+            if grad is None:
+                grad = torch.zeros_like(x) if g is None else g.clone(memory_format=torch.contiguous_format)
             feats = {k: v.detach() for k, v in feats.items()}
+        else:
+            grad = torch.zeros_like(x)
+        with torch.no_grad():
+            for n, t in self.terms.items():
+                if n not in values:
+                    w = self.weights[n]
+                    values[n] = w * t.accumulate_grad(x, grad, w)
         values = {n: values[n] for n in self.terms}  # declaration order
         return Evaluation(sum(values.values()), values, feats, grad)
 

@@ -32,6 +32,24 @@ class Term(nn.Module):
         closed-form gradient; None otherwise."""
         return None
 
+    @property
+    def has_closed_form(self) -> bool:
+        """Whether :meth:`accumulate_grad` works (the term reads the image, gradient known)."""
+        return type(self).closed_form is not Term.closed_form
+
+    def accumulate_grad(self, x: Tensor, out: Tensor, weight: float = 1.0) -> Tensor:
+        """``out += weight·∂term/∂x`` in place; returns the term's value (B,). Only for
+        terms with :attr:`has_closed_form` (subclasses fuse it to skip temporaries)."""
+        value, grad = self.closed_form(x)
+        out.add_(grad, alpha=weight)
+        return value
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(value (B,), ∂term/∂Φ) at the term's layer without autograd, or None (then the
+        engine differentiates :meth:`forward`). The gradient is a new tensor the caller may
+        modify; it is back-propagated through Φ together with the other terms'."""
+        return None
+
 
 def _per_item(a: Tensor, batch: int) -> Tensor:
     """Broadcast a (1 | B, …) tensor to batch ``batch``."""
@@ -64,6 +82,15 @@ class FeatureMatch(Term):
         r = self.residual(feats[self.layer])
         return r.flatten(1).pow(2).sum(1) / self.sigma2
 
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
+        """‖m ⊙ r‖²/σ² and its gradient 2 m ⊙ (m ⊙ r)/σ², r = Φ − Φ₀: one residual, one norm,
+        one in-place scaling (autograd's square and sum would add three passes)."""
+        r = self.residual(phi)
+        value = torch.linalg.vector_norm(r.reshape(r.shape[0], -1), dim=1).square_() / self.sigma2
+        if self.mask is not None:
+            r.mul_(self.mask)
+        return value, r.mul_((2.0 / self.sigma2).reshape(-1, *([1] * (r.dim() - 1))))
+
     def relative_error(self, phi: Tensor) -> Tensor:
         """√(‖m ⊙ (Φ − Φ₀)‖² / ‖m ⊙ Φ₀‖²) per item (IJCV'16)."""
         target = self.phi0 if self.mask is None else self.phi0 * self.mask
@@ -89,6 +116,23 @@ class PriorTerm(Term):
         value, grad = fn(x)
         return self.scale * value, grad.mul_(self.scale)
 
+    @property
+    def has_closed_form(self) -> bool:
+        return self.layer is None and hasattr(self.energy, "value_and_grad")
+
+    def accumulate_grad(self, x: Tensor, out: Tensor, weight: float = 1.0) -> Tensor:
+        fused = getattr(self.energy, "accumulate_grad", None)
+        if fused is None:
+            return super().accumulate_grad(x, out, weight)
+        return self.scale * fused(x, out, weight * self.scale)
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor] | None:
+        fn = getattr(self.energy, "value_and_grad", None)
+        if fn is None:
+            return None
+        value, grad = fn(phi)
+        return self.scale * value, grad.mul_(self.scale)
+
 
 class ActivationMax(Term):
     """−⟨w, Φ(x)⟩ / σ: drive up the neurons selected by ``weight`` (e.g. a one-hot)."""
@@ -101,6 +145,9 @@ class ActivationMax(Term):
     def forward(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:
         phi = feats[self.layer]
         return -(phi * self.weight).flatten(1).sum(1) / self.sigma
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
+        return self(phi, {self.layer: phi}), (self.weight / -self.sigma).expand_as(phi).contiguous()
 
 
 class Caricature(Term):
@@ -115,3 +162,7 @@ class Caricature(Term):
 
     def forward(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:
         return -(feats[self.layer] * self.target).flatten(1).sum(1) / self.norm2
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
+        scale = (-1.0 / self.norm2).reshape(-1, *([1] * (phi.dim() - 1)))
+        return self(phi, {self.layer: phi}), (self.target * scale).expand_as(phi).contiguous()
