@@ -56,6 +56,11 @@ def _per_item(a: Tensor, batch: int) -> Tensor:
     return a if a.shape[0] == batch else a.expand(batch, *a.shape[1:])
 
 
+def _broadcast(grad: Tensor, phi: Tensor) -> Tensor:
+    """A constant ∂term/∂Φ as a new tensor of the values' batch (Φ's or the target's)."""
+    return grad.expand(torch.broadcast_shapes(grad.shape, phi.shape)).contiguous()
+
+
 class FeatureMatch(Term):
     """Squared distance to the target code, normalised per item.
 
@@ -147,7 +152,7 @@ class ActivationMax(Term):
         return -(phi * self.weight).flatten(1).sum(1) / self.sigma
 
     def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
-        return self(phi, {self.layer: phi}), (self.weight / -self.sigma).expand_as(phi).contiguous()
+        return self(phi, {self.layer: phi}), _broadcast(self.weight / -self.sigma, phi)
 
 
 class Caricature(Term):
@@ -165,4 +170,4 @@ class Caricature(Term):
 
     def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
         scale = (-1.0 / self.norm2).reshape(-1, *([1] * (phi.dim() - 1)))
-        return self(phi, {self.layer: phi}), (self.target * scale).expand_as(phi).contiguous()
+        return self(phi, {self.layer: phi}), _broadcast(self.target * scale, phi)

@@ -72,7 +72,8 @@ def check_hog_input(x: Tensor, cell_size: int, channels: int | None = None) -> N
             f"image of {x.shape[-1]}x{x.shape[-2]} pixels is smaller than one HOG cell; "
             f"use an image of at least {need}x{need} pixels or a smaller cell_size"
         )
-    if not torch.isfinite(x).all():
+    # a NaN or ±inf makes the sum non-finite: one cheap reduction, the exact test only then
+    if not torch.isfinite(x.detach().sum()) and not torch.isfinite(x).all():
         raise PreimageError("HOG input contains NaN or infinite values; check the image and preprocessing")
 
 
