@@ -73,8 +73,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--skip-hog", action="store_true", help="skip (b), the 800-step HOG run")
     p.add_argument("--repeats", type=int, default=5, help="Φ / engine / Φ repeats; the median ratio is reported")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (1 is steadier on a busy machine)")
     args = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"CPU: {cpu_model()}; torch {torch.__version__}, threads {torch.get_num_threads()}; "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "

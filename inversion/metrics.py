@@ -70,11 +70,21 @@ def _gaussian_window(size: int, sigma: float, dtype: torch.dtype, device: torch.
     return g / g.sum()
 
 
+def _blur(a: Tensor, g: Tensor, dim: int) -> Tensor:
+    """Valid 1-D correlation of ``a`` with ``g`` along ``dim``: Σ_k g_k · a[k : k + n]
+    (shifted in-place sums; on the CPU several times faster than a grouped conv2d)."""
+    n = a.shape[dim] - g.numel() + 1
+    out = a.narrow(dim, 0, n) * float(g[0])
+    for k, w in enumerate(g.tolist()[1:], 1):
+        out.add_(a.narrow(dim, k, n), alpha=w)
+    return out
+
+
 def image_ssim(x: Tensor, ref: Tensor, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> Tensor:
     """SSIM per item for images in [0, 1] (Wang et al. 2004), as torchmetrics'
     ``structural_similarity_index_measure(..., data_range=1, reduction="none")``: Gaussian
     window of 11 taps, σ = 1.5, reflected borders, mean of the SSIM map over all pixels.
-    The 11×11 window is applied as two 1-D passes (separable; equal up to rounding)."""
+    The 11×11 window is applied as two 1-D passes (it is separable; equal up to rounding)."""
     ref = ref.expand_as(x)
     b, c, h, w = x.shape
     size = int(3.5 * sigma + 0.5) * 2 + 1
@@ -82,9 +92,7 @@ def image_ssim(x: Tensor, ref: Tensor, sigma: float = 1.5, k1: float = 0.01, k2:
     g = _gaussian_window(size, sigma, x.dtype, x.device)
     stack = torch.cat([x, ref, x * x, ref * ref, x * ref])  # (5B, C, H, W)
     stack = torch.nn.functional.pad(stack, (pad, pad, pad, pad), mode="reflect")
-    stack = torch.nn.functional.conv2d(stack, g.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)
-    mu_x, mu_r, xx, rr, xr = torch.nn.functional.conv2d(stack, g.view(1, 1, 1, size).expand(c, 1, 1, size),
-                                                        groups=c).split(b)
+    mu_x, mu_r, xx, rr, xr = _blur(_blur(stack, g, -2), g, -1).split(b)
     c1, c2 = k1**2, k2**2
     var_x = (xx - mu_x * mu_x).clamp_min(0.0)
     var_r = (rr - mu_r * mu_r).clamp_min(0.0)
