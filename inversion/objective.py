@@ -85,31 +85,43 @@ class Objective(nn.Module):
             xg = x.detach().requires_grad_(True)
             with torch.enable_grad():
                 feats = self.representation(_roll(xg, shift)) if self.needs_features else {}
-                outputs: list[Tensor] = []
-                seeds: dict[str, Tensor] = {}  # ∂E/∂Φ per layer, from the terms that know it
+                found: list[tuple[str, Tensor, Tensor | float]] = []  # (layer, seed, per-item scale)
                 auto = []
                 for n in rest:
                     t, w = self.terms[n], self.weights[n]
-                    vg = None
+                    vs = None
                     if t.layer is not None:
                         with torch.no_grad():
-                            vg = t.feature_value_and_grad(feats[t.layer].detach())
-                    if vg is None:
+                            vs = t.feature_value_and_seed(feats[t.layer].detach())
+                    if vs is None:
                         v = w * t(xg, feats)
                         auto.append(v)
                         values[n] = v.detach()
                         continue
-                    values[n] = w * vg[0]
-                    g = vg[1].mul_(w) if w != 1.0 else vg[1]
-                    if g.shape != feats[t.layer].shape:  # Φ₀ broadcast over a smaller batch
-                        g = g.sum_to_size(feats[t.layer].shape)
-                    seeds[t.layer] = g if t.layer not in seeds else seeds[t.layer].add_(g)
+                    values[n] = w * vs[0]
+                    found.append((t.layer, vs[1], w if vs[2] is None else vs[2] * w))
+                # One seed of Φ's batch and nothing else: Φ treats batch items independently,
+                # so its per-item scale is applied to the image gradient after the backward.
+                deferred = None
+                if len(found) == 1 and not auto and found[0][1].shape == feats[found[0][0]].shape \
+                        and found[0][1].shape[0] == x.shape[0]:
+                    deferred = found[0][2]
+                seeds: dict[str, Tensor] = {}  # ∂E/∂Φ per layer
+                for layer, seed, scale in found:
+                    if deferred is None:
+                        seed = seed.mul_(_per_item(scale, seed)) if isinstance(scale, Tensor) else \
+                            (seed.mul_(scale) if scale != 1.0 else seed)
+                        if seed.shape != feats[layer].shape:  # Φ₀ broadcast over a smaller batch
+                            seed = seed.sum_to_size(feats[layer].shape)
+                    seeds[layer] = seed if layer not in seeds else seeds[layer].add_(seed)
                 outputs = [feats[layer] for layer in seeds]
                 grads: list[Tensor | None] = list(seeds.values())
                 if auto:
                     outputs.append(torch.stack(auto).sum())
                     grads.append(None)
                 (g,) = torch.autograd.grad(outputs, xg, grads, allow_unused=True)
+                if deferred is not None and g is not None:
+                    g = g.mul_(_per_item(deferred, g)) if isinstance(deferred, Tensor) else g.mul_(deferred)
             # Φ's backward returns a new tensor: the closed forms accumulate into it
             grad = g if g is not None and g.is_contiguous() and g.data_ptr() != x.data_ptr() else None
             if grad is None:
@@ -124,6 +136,11 @@ class Objective(nn.Module):
                     values[n] = w * t.accumulate_grad(x, grad, w)
         values = {n: values[n] for n in self.terms}  # declaration order
         return Evaluation(sum(values.values()), values, feats, grad)
+
+
+def _per_item(scale: Tensor, like: Tensor) -> Tensor:
+    """A (B | 1,) per-item factor shaped to multiply a (B, …) tensor."""
+    return scale.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 def _roll(x: Tensor, shift: tuple[int, int]) -> Tensor:

@@ -50,6 +50,13 @@ class Term(nn.Module):
         modify; it is back-propagated through Φ together with the other terms'."""
         return None
 
+    def feature_value_and_seed(self, phi: Tensor) -> tuple[Tensor, Tensor, Tensor | None] | None:
+        """As :meth:`feature_value_and_grad`, the gradient given as ``scale[b] · seed[b]``
+        (``scale`` (B | 1,) or None for 1), so that the per-item factor can be applied after
+        Φ's backward, on the image, where that is cheaper."""
+        vg = self.feature_value_and_grad(phi)
+        return None if vg is None else (vg[0], vg[1], None)
+
 
 def _per_item(a: Tensor, batch: int) -> Tensor:
     """Broadcast a (1 | B, …) tensor to batch ``batch``."""
@@ -88,13 +95,19 @@ class FeatureMatch(Term):
         return r.flatten(1).pow(2).sum(1) / self.sigma2
 
     def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
-        """‖m ⊙ r‖²/σ² and its gradient 2 m ⊙ (m ⊙ r)/σ², r = Φ − Φ₀: one residual, one norm,
-        one in-place scaling (autograd's square and sum would add three passes)."""
+        value, seed, scale = self.feature_value_and_seed(phi)
+        return value, seed.mul_(scale.reshape(-1, *([1] * (seed.dim() - 1))))
+
+    def feature_value_and_seed(self, phi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """‖m ⊙ r‖²/σ² and its gradient as ``scale[b] · seed[b]``: seed = m ⊙ (m ⊙ r),
+        scale = 2/σ², r = Φ − Φ₀. One residual and one norm; the engine applies the
+        per-item scale to the image gradient when this is Φ's only seed (a pass over the
+        image instead of one over the feature map)."""
         r = self.residual(phi)
         value = torch.linalg.vector_norm(r.reshape(r.shape[0], -1), dim=1).square_() / self.sigma2
         if self.mask is not None:
             r.mul_(self.mask)
-        return value, r.mul_((2.0 / self.sigma2).reshape(-1, *([1] * (r.dim() - 1))))
+        return value, r, 2.0 / self.sigma2
 
     def relative_error(self, phi: Tensor) -> Tensor:
         """√(‖m ⊙ (Φ − Φ₀)‖² / ‖m ⊙ Φ₀‖²) per item (IJCV'16)."""

@@ -63,3 +63,21 @@ def test_blocked_divergence_check_reports_the_first_bad_step(monkeypatch, squeez
         invert(obj, init, MomentumSchedule([1e3] * 60, scale=xs**2))
     assert str(blocked.value) == str(every_step.value)
     assert (blocked.value.step, blocked.value.term) == (every_step.value.step, every_step.value.term)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_single_feature_match_defers_its_scale_to_the_image(masked):
+    """With one feature term the per-item factor 2w/σ² is applied after Φ's backward."""
+    from preimage.representations import build_representation
+
+    rep = build_representation("squeezenet", taps=["conv1"]).double()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 3, 31, 29, generator=g, dtype=torch.float64) * 20
+    phi0 = rep(torch.randn(3, 3, 31, 29, generator=g, dtype=torch.float64) * 20)["conv1"]
+    mask = feature_mask(phi0.shape, neigh=3).double() if masked else None
+    obj = Objective(rep, {"match": (0.3, FeatureMatch("conv1", phi0, mask)),
+                          "tv": (0.5, PriorTerm(TVPrior(2.0), scale=1e-3))})
+    ev = obj.energy_and_grad(x, (2, 1))
+    xr = x.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(obj(xr, (2, 1)).total.sum(), xr)
+    torch.testing.assert_close(ev.grad, want)
