@@ -65,7 +65,7 @@ def test_blocked_divergence_check_reports_the_first_bad_step(monkeypatch, squeez
     assert (blocked.value.step, blocked.value.term) == (every_step.value.step, every_step.value.term)
 
 
-@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("masked", [None, "binary", "soft"])
 def test_single_feature_match_defers_its_scale_to_the_image(masked):
     """With one feature term the per-item factor 2w/σ² is applied after Φ's backward."""
     from preimage.representations import build_representation
@@ -74,7 +74,8 @@ def test_single_feature_match_defers_its_scale_to_the_image(masked):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(3, 3, 31, 29, generator=g, dtype=torch.float64) * 20
     phi0 = rep(torch.randn(3, 3, 31, 29, generator=g, dtype=torch.float64) * 20)["conv1"]
-    mask = feature_mask(phi0.shape, neigh=3).double() if masked else None
+    mask = {None: None, "binary": feature_mask(phi0.shape, neigh=3).double(),
+            "soft": torch.rand(1, *phi0.shape[1:], generator=g, dtype=torch.float64)}[masked]
     obj = Objective(rep, {"match": (0.3, FeatureMatch("conv1", phi0, mask)),
                           "tv": (0.5, PriorTerm(TVPrior(2.0), scale=1e-3))})
     ev = obj.energy_and_grad(x, (2, 1))
