@@ -68,35 +68,79 @@ class Objective(nn.Module):
         return Evaluation(sum(values.values()), values, feats)
 
     def energy_and_grad(self, x: Tensor, shift: tuple[int, int] = (0, 0)) -> Evaluation:
-        """Values and ∂E/∂x: autograd through Φ for feature terms, closed forms for the rest.
+        """Values and ∂E/∂x: one backward through Φ for the feature terms, closed forms for the rest.
 
         ``shift`` (dy, dx) jitters only the representation's input (IJCV'16 jitter).
+        Feature terms that know ∂term/∂Φ (:meth:`Term.feature_value_and_grad`) hand it to
+        Φ's backward directly; the others are differentiated by autograd in the same
+        backward. The image-space closed forms are then added in place into the gradient
+        Φ's backward returned: no image-sized temporaries beyond Φ's own.
         """
         x = x.detach()
-        grad = torch.zeros_like(x)
         values: dict[str, Tensor] = {}
-        rest = []
-        with torch.no_grad():
-            for n, t in self.terms.items():
-                vg = t.closed_form(x)
-                if vg is None:
-                    rest.append(n)
-                    continue
-                values[n] = self.weights[n] * vg[0]
-                grad.add_(vg[1], alpha=self.weights[n])
         feats: dict[str, Tensor] = {}
+        grad: Tensor | None = None
+        rest = [n for n, t in self.terms.items() if not t.has_closed_form]
         if rest:
-            xg = x.requires_grad_(True)
+            xg = x.detach().requires_grad_(True)
             with torch.enable_grad():
                 feats = self.representation(_roll(xg, shift)) if self.needs_features else {}
-                auto = {n: self.weights[n] * self.terms[n](xg, feats) for n in rest}
-                total_auto = sum(auto.values())
-                (g,) = torch.autograd.grad(total_auto.sum(), xg)
-            grad.add_(g)
-            values.update({n: v.detach() for n, v in auto.items()})
+                found: list[tuple[str, Tensor, Tensor | float]] = []  # (layer, seed, per-item scale)
+                auto = []
+                for n in rest:
+                    t, w = self.terms[n], self.weights[n]
+                    vs = None
+                    if t.layer is not None:
+                        with torch.no_grad():
+                            vs = t.feature_value_and_seed(feats[t.layer].detach())
+                    if vs is None:
+                        v = w * t(xg, feats)
+                        auto.append(v)
+                        values[n] = v.detach()
+                        continue
+                    values[n] = w * vs[0]
+                    found.append((t.layer, vs[1], w if vs[2] is None else vs[2] * w))
+                # One seed of Φ's batch and nothing else: Φ treats batch items independently,
+                # so its per-item scale is applied to the image gradient after the backward.
+                deferred = None
+                if len(found) == 1 and not auto and found[0][1].shape == feats[found[0][0]].shape \
+                        and found[0][1].shape[0] == x.shape[0]:
+                    deferred = found[0][2]
+                seeds: dict[str, Tensor] = {}  # ∂E/∂Φ per layer
+                for layer, seed, scale in found:
+                    if deferred is None:
+                        seed = seed.mul_(_per_item(scale, seed)) if isinstance(scale, Tensor) else \
+                            (seed.mul_(scale) if scale != 1.0 else seed)
+                        if seed.shape != feats[layer].shape:  # Φ₀ broadcast over a smaller batch
+                            seed = seed.sum_to_size(feats[layer].shape)
+                    seeds[layer] = seed if layer not in seeds else seeds[layer].add_(seed)
+                outputs = [feats[layer] for layer in seeds]
+                grads: list[Tensor | None] = list(seeds.values())
+                if auto:
+                    outputs.append(torch.stack(auto).sum())
+                    grads.append(None)
+                (g,) = torch.autograd.grad(outputs, xg, grads, allow_unused=True)
+                if deferred is not None and g is not None:
+                    g = g.mul_(_per_item(deferred, g)) if isinstance(deferred, Tensor) else g.mul_(deferred)
+            # Φ's backward returns a new tensor: the closed forms accumulate into it
+            grad = g if g is not None and g.is_contiguous() and g.data_ptr() != x.data_ptr() else None
+            if grad is None:
+                grad = torch.zeros_like(x) if g is None else g.clone(memory_format=torch.contiguous_format)
             feats = {k: v.detach() for k, v in feats.items()}
+        else:
+            grad = torch.zeros_like(x)
+        with torch.no_grad():
+            for n, t in self.terms.items():
+                if n not in values:
+                    w = self.weights[n]
+                    values[n] = w * t.accumulate_grad(x, grad, w)
         values = {n: values[n] for n in self.terms}  # declaration order
         return Evaluation(sum(values.values()), values, feats, grad)
+
+
+def _per_item(scale: Tensor, like: Tensor) -> Tensor:
+    """A (B | 1,) per-item factor shaped to multiply a (B, …) tensor."""
+    return scale.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 def _roll(x: Tensor, shift: tuple[int, int]) -> Tensor:

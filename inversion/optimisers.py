@@ -95,11 +95,15 @@ class AdagradMomentum(MomentumSchedule):
     def reset(self, x: Tensor) -> None:
         super().reset(x)
         self.sq = torch.zeros_like(x)
+        self._denominator = torch.empty_like(x)
 
     def step(self, x: Tensor, grad: Tensor, t: int, closure: Closure | None = None) -> None:
+        if self.velocity is None or self.velocity.shape != x.shape:
+            self.reset(x)
         lr = self._begin(x, t) * self.scale
         self.sq.mul_(self.momentum).addcmul_(grad, grad)
-        self.velocity.mul_(self.momentum).sub_(grad / (self.sq.sqrt().add_(1.0 / lr)))
+        den = torch.sqrt(self.sq, out=self._denominator).add_(1.0 / lr)  # reused buffer: no allocation
+        self.velocity.mul_(self.momentum).addcdiv_(grad, den, value=-1.0)
         x.add_(self.velocity)
 
 

@@ -32,10 +32,40 @@ class Term(nn.Module):
         closed-form gradient; None otherwise."""
         return None
 
+    @property
+    def has_closed_form(self) -> bool:
+        """Whether :meth:`accumulate_grad` works (the term reads the image, gradient known)."""
+        return type(self).closed_form is not Term.closed_form
+
+    def accumulate_grad(self, x: Tensor, out: Tensor, weight: float = 1.0) -> Tensor:
+        """``out += weight·∂term/∂x`` in place; returns the term's value (B,). Only for
+        terms with :attr:`has_closed_form` (subclasses fuse it to skip temporaries)."""
+        value, grad = self.closed_form(x)
+        out.add_(grad, alpha=weight)
+        return value
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(value (B,), ∂term/∂Φ) at the term's layer without autograd, or None (then the
+        engine differentiates :meth:`forward`). The gradient is a new tensor the caller may
+        modify; it is back-propagated through Φ together with the other terms'."""
+        return None
+
+    def feature_value_and_seed(self, phi: Tensor) -> tuple[Tensor, Tensor, Tensor | None] | None:
+        """As :meth:`feature_value_and_grad`, the gradient given as ``scale[b] · seed[b]``
+        (``scale`` (B | 1,) or None for 1), so that the per-item factor can be applied after
+        Φ's backward, on the image, where that is cheaper."""
+        vg = self.feature_value_and_grad(phi)
+        return None if vg is None else (vg[0], vg[1], None)
+
 
 def _per_item(a: Tensor, batch: int) -> Tensor:
     """Broadcast a (1 | B, …) tensor to batch ``batch``."""
     return a if a.shape[0] == batch else a.expand(batch, *a.shape[1:])
+
+
+def _broadcast(grad: Tensor, phi: Tensor) -> Tensor:
+    """A constant ∂term/∂Φ as a new tensor of the values' batch (Φ's or the target's)."""
+    return grad.expand(torch.broadcast_shapes(grad.shape, phi.shape)).contiguous()
 
 
 class FeatureMatch(Term):
@@ -55,6 +85,8 @@ class FeatureMatch(Term):
         if sigma2 is None:
             sigma2 = target.flatten(1).pow(2).sum(1).clamp_min(torch.finfo(phi0.dtype).tiny)
         self.register_buffer("sigma2", torch.as_tensor(sigma2, dtype=phi0.dtype).reshape(-1))
+        # a 0/1 mask is idempotent: m ⊙ (m ⊙ r) = m ⊙ r saves a pass per step
+        self._binary_mask = mask is None or bool(((self.mask == 0) | (self.mask == 1)).all())
 
     def residual(self, phi: Tensor) -> Tensor:
         r = phi - self.phi0
@@ -63,6 +95,21 @@ class FeatureMatch(Term):
     def forward(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:
         r = self.residual(feats[self.layer])
         return r.flatten(1).pow(2).sum(1) / self.sigma2
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
+        value, seed, scale = self.feature_value_and_seed(phi)
+        return value, seed.mul_(scale.reshape(-1, *([1] * (seed.dim() - 1))))
+
+    def feature_value_and_seed(self, phi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """‖m ⊙ r‖²/σ² and its gradient as ``scale[b] · seed[b]``: seed = m ⊙ (m ⊙ r),
+        scale = 2/σ², r = Φ − Φ₀. One residual and one norm; the engine applies the
+        per-item scale to the image gradient when this is Φ's only seed (a pass over the
+        image instead of one over the feature map)."""
+        r = self.residual(phi)
+        value = torch.linalg.vector_norm(r.reshape(r.shape[0], -1), dim=1).square_() / self.sigma2
+        if not self._binary_mask:
+            r.mul_(self.mask)
+        return value, r, 2.0 / self.sigma2
 
     def relative_error(self, phi: Tensor) -> Tensor:
         """√(‖m ⊙ (Φ − Φ₀)‖² / ‖m ⊙ Φ₀‖²) per item (IJCV'16)."""
@@ -89,6 +136,23 @@ class PriorTerm(Term):
         value, grad = fn(x)
         return self.scale * value, grad.mul_(self.scale)
 
+    @property
+    def has_closed_form(self) -> bool:
+        return self.layer is None and hasattr(self.energy, "value_and_grad")
+
+    def accumulate_grad(self, x: Tensor, out: Tensor, weight: float = 1.0) -> Tensor:
+        fused = getattr(self.energy, "accumulate_grad", None)
+        if fused is None:
+            return super().accumulate_grad(x, out, weight)
+        return self.scale * fused(x, out, weight * self.scale)
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor] | None:
+        fn = getattr(self.energy, "value_and_grad", None)
+        if fn is None:
+            return None
+        value, grad = fn(phi)
+        return self.scale * value, grad.mul_(self.scale)
+
 
 class ActivationMax(Term):
     """−⟨w, Φ(x)⟩ / σ: drive up the neurons selected by ``weight`` (e.g. a one-hot)."""
@@ -101,6 +165,9 @@ class ActivationMax(Term):
     def forward(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:
         phi = feats[self.layer]
         return -(phi * self.weight).flatten(1).sum(1) / self.sigma
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
+        return self(phi, {self.layer: phi}), _broadcast(self.weight / -self.sigma, phi)
 
 
 class Caricature(Term):
@@ -115,3 +182,7 @@ class Caricature(Term):
 
     def forward(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:
         return -(feats[self.layer] * self.target).flatten(1).sum(1) / self.norm2
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
+        scale = (-1.0 / self.norm2).reshape(-1, *([1] * (phi.dim() - 1)))
+        return self(phi, {self.layer: phi}), _broadcast(self.target * scale, phi)

@@ -84,6 +84,30 @@ def tv_beta_value_and_grad(z: Tensor, beta: float = 2.0, coupled: bool = False) 
     return value, g
 
 
+def _sq_norms(a: Tensor) -> Tensor:
+    """Per-item Σ a² of a contiguous (B, …) tensor: one read, no temporary."""
+    return torch.linalg.vector_norm(a.view(a.shape[0], -1), dim=1).square_()
+
+
+def tv2_accumulate(z: Tensor, out: Tensor, alpha: float, work: tuple[Tensor, Tensor]) -> Tensor:
+    """TV² (β = 2; coupling changes nothing) in place: ``out += alpha·∂TV²/∂z``, returns TV²(z) (B,).
+
+    ``work`` holds the unpadded differences, (B, C, H, W−1) and (B, C, H−1, W), reused
+    across calls: two subtractions, two norms and four in-place updates of ``out``
+    (∂/∂z_p = 2(d_{p−e} − d_p) along each axis), no allocation of image size.
+    """
+    e1, e2 = work
+    torch.sub(z[..., :, 1:], z[..., :, :-1], out=e1)
+    torch.sub(z[..., 1:, :], z[..., :-1, :], out=e2)
+    value = _sq_norms(e1).add_(_sq_norms(e2))
+    c = 2.0 * alpha
+    out[..., :, :-1].sub_(e1, alpha=c)
+    out[..., :, 1:].add_(e1, alpha=c)
+    out[..., :-1, :].sub_(e2, alpha=c)
+    out[..., 1:, :].add_(e2, alpha=c)
+    return value
+
+
 class TVPrior(nn.Module):
     """TV^β as an energy module: ``forward(z) -> Tensor[B]``; ``grad(z)`` in closed form."""
 
@@ -91,6 +115,7 @@ class TVPrior(nn.Module):
         super().__init__()
         self.beta = float(beta)
         self.coupled = bool(coupled)
+        self._work: dict[tuple, tuple[Tensor, Tensor]] = {}  # accumulate_grad's buffers, per shape
 
     def forward(self, z: Tensor) -> Tensor:
         return tv_beta(z, self.beta, self.coupled)
@@ -100,6 +125,19 @@ class TVPrior(nn.Module):
 
     def value_and_grad(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return tv_beta_value_and_grad(z, self.beta, self.coupled)
+
+    def accumulate_grad(self, z: Tensor, out: Tensor, alpha: float = 1.0) -> Tensor:
+        """``out += alpha·∂TV^β/∂z`` in place; returns TV^β(z) (B,) (the engine's path)."""
+        if self.beta != 2 or z.dim() != 4 or not z.is_contiguous():
+            value, g = tv_beta_value_and_grad(z, self.beta, self.coupled)
+            out.add_(g, alpha=alpha)
+            return value
+        b, c, h, w = z.shape
+        key = (b, c, h, w, z.dtype, z.device)
+        if key not in self._work:
+            self._work.clear()
+            self._work[key] = (z.new_empty(b, c, h, w - 1), z.new_empty(b, c, h - 1, w))
+        return tv2_accumulate(z, out, alpha, self._work[key])
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, coupled={self.coupled}"

@@ -19,8 +19,10 @@ same numbers out, up to float summation order):
    clamped at 0.2, then either averaged (UoCTTI: ``0.5·Σ``, plus 4 texture
    components) or stacked (Dalal–Triggs: 4·O components).
 
-Speed (CPU, batched): the bin choice replays hog.c's loop over the O directions on whole
-images (no argmax over channels, no ``torch.where``, both slow on CPU); steps 2–3 are
+Speed (CPU, batched): the bin choice reads the directed bin off the gradient's angle
+(``round(atan2(g_y, g_x)·O/π) mod 2O``) and replays hog.c's loop over the O directions
+only on the few pixels within 1e-3 bin of a tie, so the decisions are hog.c's exactly
+(no argmax over channels, no ``torch.where``, both slow on CPU); steps 2–3 are
 one ``scatter_add`` of 4 (HOGb: 8) weighted votes per pixel into the cell grid (its
 backward is a gather), never a dense (B, 2·O, H, W) one-hot. The vote tables depend
 on the image size and are cached by the module.
@@ -70,7 +72,8 @@ def check_hog_input(x: Tensor, cell_size: int, channels: int | None = None) -> N
             f"image of {x.shape[-1]}x{x.shape[-2]} pixels is smaller than one HOG cell; "
             f"use an image of at least {need}x{need} pixels or a smaller cell_size"
         )
-    if not torch.isfinite(x).all():
+    # a NaN or ±inf makes the sum non-finite: one cheap reduction, the exact test only then
+    if not torch.isfinite(x.detach().sum()) and not torch.isfinite(x).all():
         raise PreimageError("HOG input contains NaN or infinite values; check the image and preprocessing")
 
 
@@ -159,11 +162,13 @@ def image_gradient(x: Tensor) -> tuple[Tensor, Tensor]:
     return gx.gather(1, best)[:, 0], gy.gather(1, best)[:, 0]
 
 
-def _best_directions(gx: Tensor, gy: Tensor, basis: Tensor, second: bool) -> tuple[Tensor, ...]:
+def _best_directions_loop(gx: Tensor, gy: Tensor, basis: Tensor, second: bool) -> tuple[Tensor, ...]:
     """hog.c's loop over the O directions, vectorised over pixels (no gradient).
 
-    Returns the directed bin and ``|g·u|`` of the best direction (and of the second
-    best): strict '>' comparisons in k order, so ties go to the first, as in VLFeat.
+    Returns the directed bin and ``|g·u|`` of the best direction (and the bin of the
+    second best): strict '>' comparisons in k order, so ties go to the first, as in VLFeat.
+    O passes over the pixels: :func:`_best_directions` runs it only where the angle is
+    too close to a tie to decide.
     """
     o = basis.shape[1]
     ux, uy = _direction_floats(o, basis.dtype)  # the dtype's rounded cos, sin; no device round trip
@@ -183,6 +188,47 @@ def _best_directions(gx: Tensor, gy: Tensor, basis: Tensor, second: bool) -> tup
         d0 = torch.lerp(d0, d, gt0)
     d0, d1 = d0.long(), d1.long()
     return (d0, w0, d1) if second else (d0, w0)
+
+
+# Half-width (in bins) of the angle bands around ties where the angle alone does not
+# decide: atan2 is within a few ulps (~1e-6 bin), the float scores |g·u_k| of two
+# directions 1e-3 bin (3.5e-4 rad) from a tie differ by ~1e-4·|g|, far above their rounding.
+_TIE_BAND = 1e-3
+
+
+def _best_directions(gx: Tensor, gy: Tensor, basis: Tensor, second: bool) -> tuple[Tensor, ...]:
+    """The result of :func:`_best_directions_loop` (hog.c's decisions) in a few passes.
+
+    |g·u_k| = |g|·|cos(θ − kπ/O)| is largest for the direction nearest to the gradient's
+    angle θ, and signing it into 2·O directed bins gives ``b = round(θ·O/π) mod 2O``; the
+    second best is the directed neighbour on θ's side, ``b ± 1``. Pixels within
+    ``_TIE_BAND`` of a tie between two directions (or, with ``second``, of a direction,
+    where its two neighbours tie, which includes g = 0) are decided by the loop itself.
+    Where g = 0 the hard bin may be 0 or O (the loop says 0): its vote weight |g| is 0.
+    """
+    o = basis.shape[1]
+    phi = torch.atan2(gy, gx).mul_(o / math.pi)  # directed angle in bins, [-O, O]
+    r = torch.round(phi)
+    f = phi.sub_(r).abs_() if not second else phi.sub_(r)  # offset from the nearest bin centre
+    d0 = torch.remainder(r, 2 * o)
+    if not second:
+        tie = f > 0.5 - _TIE_BAND
+        found: tuple[Tensor, ...] = (d0.long(),)
+    else:
+        af = f.abs()
+        tie = (af > 0.5 - _TIE_BAND) | (af < _TIE_BAND)
+        d1 = torch.remainder(r.add_(torch.sign(f)), 2 * o).long()
+        d0 = d0.long()
+        ux, uy = basis[0].to(gx.dtype), basis[1].to(gx.dtype)
+        k0 = torch.remainder(d0, o)
+        w0 = (gx * ux[k0] + gy * uy[k0]).abs_()  # the same float products and sum as the loop
+        found = (d0, w0, d1)
+    idx = tie.view(-1).nonzero().squeeze(1)
+    if idx.numel():
+        exact = _best_directions_loop(gx.reshape(-1)[idx], gy.reshape(-1)[idx], basis, second)
+        for out, e in zip(found, exact if second else exact[:1]):
+            out.view(-1)[idx] = e
+    return found
 
 
 def orientation_bins(gx: Tensor, gy: Tensor, basis: Tensor, bilinear: bool) -> list[tuple[Tensor, Tensor]]:

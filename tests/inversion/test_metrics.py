@@ -34,3 +34,18 @@ def test_image_metrics():
     torch.testing.assert_close(image_psnr(x, ref), -10 * torch.log10(mse))
     assert float(image_ssim(ref.repeat(2, 1, 1, 1), ref)[0]) == pytest.approx(1.0, abs=1e-4)
     assert float(image_ssim(x, ref)) < 1.0
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 40, 37), (2, 1, 23, 30)])
+def test_psnr_and_ssim_equal_torchmetrics(shape):
+    """Our PSNR and SSIM are torchmetrics' values (computed without importing it)."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(1, *shape[1:], generator=g)
+    x = (ref + 0.2 * torch.randn(shape, generator=g)).clamp(0, 1)
+    want = torch.stack([peak_signal_noise_ratio(a[None], ref, data_range=1.0) for a in x])
+    torch.testing.assert_close(image_psnr(x, ref), want)
+    want = structural_similarity_index_measure(x, ref.expand_as(x), data_range=1.0, reduction="none")
+    torch.testing.assert_close(image_ssim(x, ref), want, rtol=1e-5, atol=1e-6)
+    assert (image_ssim(x, ref) < 0.9).all() and image_ssim(ref, ref).item() == pytest.approx(1.0, abs=1e-6)

@@ -59,3 +59,17 @@ def test_fused_value_and_grad(energy):
     v, g = energy.value_and_grad(z)
     torch.testing.assert_close(v, energy(z))
     torch.testing.assert_close(g, energy.grad(z))
+
+
+@pytest.mark.parametrize("energy", ENERGIES, ids=repr)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_accumulate_grad_adds_the_closed_form_in_place(energy, dtype):
+    """The engine's path: ``out += a·∂E/∂z`` in place (buffers reused across calls) and E(z)."""
+    for shape in [(2, 3, 6, 7), (2, 3, 6, 7), (1, 3, 5, 9)]:  # a repeat reuses the buffers
+        z = torch.randn(shape, dtype=torch.float64) * 3
+        start = torch.randn(shape, dtype=torch.float64)
+        out = start.clone().to(dtype)
+        v = energy.accumulate_grad(z.to(dtype), out, 0.7)
+        tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-3)
+        torch.testing.assert_close(v.double(), energy(z), **tol)
+        torch.testing.assert_close(out.double(), start + 0.7 * energy.grad(z), **tol)

@@ -177,3 +177,39 @@ def test_gradcheck_full_jacobian_hogb():
     x = (torch.rand(1, 1, 8, 9, generator=g, dtype=torch.float64) * 4.0).requires_grad_()
     assert torch.autograd.gradcheck(lambda v: hog(v, cell_size=4, bilinear_orientations=True), (x,),
                                     eps=1e-6, atol=1e-5)
+
+
+def _gradients(dtype):
+    """Gradients that stress the bin choice: random, small integers (axis-aligned, exact
+    diagonals, zeros), exact directions kπ/O and points within 1e-7 rad of the ties."""
+    g = torch.Generator().manual_seed(3)
+    rand = torch.randn(2, 4000, generator=g, dtype=torch.float64) * 50
+    ints = torch.randint(-4, 5, (2, 4000), generator=g).to(torch.float64)
+    ang = torch.cat([torch.arange(36) * math.pi / 18, (torch.arange(36) + 0.5) * math.pi / 18,
+                     (torch.arange(28) + 0.5) * math.pi / 14, (torch.arange(8) + 0.5) * math.pi / 4])
+    ang = (ang[:, None] + torch.tensor([-1e-7, 0.0, 1e-7])).reshape(-1).to(torch.float64)
+    rad = torch.rand(ang.numel(), generator=g, dtype=torch.float64) * 100 + 1e-3
+    ring = torch.stack([rad * torch.cos(ang), rad * torch.sin(ang)])
+    gxy = torch.cat([rand, ints, ring], 1).to(dtype)
+    return gxy[0].reshape(1, 1, -1), gxy[1].reshape(1, 1, -1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("num_orientations", [4, 7, 9])
+@pytest.mark.parametrize("second", [False, True], ids=["hard", "bilinear"])
+def test_angle_bin_choice_equals_hog_c_loop(dtype, num_orientations, second):
+    """The few-pass bin choice makes hog.c's decisions (its loop over O directions, with
+    strict '>' in k order), ties included; where g = 0 the hard bin's vote weight is 0."""
+    from preimage.representations.hog_op import _best_directions, _best_directions_loop, orientation_basis
+
+    gx, gy = _gradients(dtype)
+    basis = orientation_basis(num_orientations, dtype)
+    fast = _best_directions(gx, gy, basis, second)
+    loop = _best_directions_loop(gx, gy, basis, second)
+    moving = (gx != 0) | (gy != 0)
+    assert moving.sum() > 0.9 * gx.numel() and (~moving).any()
+    assert torch.equal(fast[0][moving], loop[0][moving])
+    assert torch.equal(fast[0][~moving] % num_orientations, torch.zeros_like(fast[0][~moving]))
+    if second:
+        assert torch.equal(fast[0], loop[0]) and torch.equal(fast[2], loop[2])
+        assert torch.equal(fast[1], loop[1])  # |g·u| of the best, the same float operations
