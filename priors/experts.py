@@ -54,7 +54,7 @@ class LinearExpertEnergy(PatchEnergy):
 
     def __init__(self, channels: int, patch_size: int, n_experts: int, variant: str = "full",
                  whitening: str | None = "zca", whitening_tol: float = 1e-5, normalise: bool = True,
-                 init: str = "random") -> None:
+                 init: str = "random", remove_dc: bool = True) -> None:
         super().__init__(channels, patch_size)
         if variant not in VARIANTS:
             raise PreimageError(f"variant {variant!r} is not known; use one of {', '.join(VARIANTS)}")
@@ -63,7 +63,7 @@ class LinearExpertEnergy(PatchEnergy):
         self.n_experts, self.variant, self.normalise, self.init = int(n_experts), variant, bool(normalise), init
         c, p2 = self.channels, self.patch_size ** 2
         groups = c if variant == "channelwise" else 1
-        self.whitening = Whitening(self.dim // groups, groups, whitening, whitening_tol)
+        self.whitening = Whitening(self.dim // groups, groups, whitening, whitening_tol, remove_dc)
         n = self.n_experts
         if variant == "separable":
             self.u = nn.Parameter(F.normalize(torch.randn(n, c), dim=1))
@@ -117,7 +117,19 @@ class LinearExpertEnergy(PatchEnergy):
         self.check_input(z)
         f, b = self.filters()
         f, b = f.to(z.dtype), b.to(z.dtype)
-        return F.conv2d(z, f, b, groups=self._groups), f
+        if z.shape[-2:] != (self.patch_size, self.patch_size):
+            return F.conv2d(z, f, b, groups=self._groups), f
+        g = self._groups                                # one patch per item: a (grouped) matmul
+        y = torch.einsum("bgd,gnd->bgn", z.reshape(z.shape[0], g, -1), f.reshape(g, -1, f[0].numel()))
+        return (y.reshape(z.shape[0], -1) + b)[:, :, None, None], f
+
+    def _adjoint(self, a: Tensor, f: Tensor) -> Tensor:
+        """Σ_i f_i ⋆ᵀ a_i: the transpose of :meth:`responses`' linear part."""
+        if a.shape[-2:] != (1, 1):
+            return F.conv_transpose2d(a, f, groups=self._groups)
+        g, p = self._groups, self.patch_size
+        out = torch.einsum("bgn,gnd->bgd", a.reshape(a.shape[0], g, -1), f.reshape(g, -1, f[0].numel()))
+        return out.reshape(a.shape[0], self.channels, p, p)
 
     # --- energy, gradient, second derivatives ---------------------------------------------
     def _alpha(self, z: Tensor) -> Tensor:
@@ -131,7 +143,7 @@ class LinearExpertEnergy(PatchEnergy):
         y, f = self.responses(z)
         a = self._alpha(z)
         value = (a * self.potential(y, 0)).flatten(1).sum(1)
-        grad = F.conv_transpose2d(a * self.potential(y, 1), f, groups=self._groups)
+        grad = self._adjoint(a * self.potential(y, 1), f)
         return value, grad
 
     def laplacian(self, z: Tensor) -> Tensor:
@@ -143,7 +155,7 @@ class LinearExpertEnergy(PatchEnergy):
     def hessian_diagonal(self, z: Tensor) -> Tensor:
         """∂²E/∂z_d² for every coordinate d, like ``z``."""
         y, f = self.responses(z)
-        return F.conv_transpose2d(self._alpha(z) * self.potential(y, 2), f * f, groups=self._groups)
+        return self._adjoint(self._alpha(z) * self.potential(y, 2), f * f)
 
     def fit_whitening(self, patches: Tensor) -> None:
         """Fit centring + whitening from (N, C, p, p) patches (per channel for ``channelwise``)."""
@@ -154,7 +166,8 @@ class LinearExpertEnergy(PatchEnergy):
     def hparams(self) -> dict[str, Any]:
         return {"channels": self.channels, "patch_size": self.patch_size, "n_experts": self.n_experts,
                 "variant": self.variant, "whitening": self.whitening.mode,
-                "whitening_tol": self.whitening.rel_tol, "normalise": self.normalise, "init": self.init}
+                "whitening_tol": self.whitening.rel_tol, "normalise": self.normalise, "init": self.init,
+                "remove_dc": self.whitening.remove_dc}
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())

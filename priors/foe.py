@@ -21,8 +21,8 @@ class FieldOfExperts(LinearExpertEnergy):
 
     def __init__(self, channels: int = 1, patch_size: int = 5, n_experts: int = 24, variant: str = "full",
                  whitening: str | None = "zca", whitening_tol: float = 1e-5, normalise: bool = True,
-                 init: str = "dct") -> None:
-        super().__init__(channels, patch_size, n_experts, variant, whitening, whitening_tol, normalise, init)
+                 init: str = "dct", remove_dc: bool = True) -> None:
+        super().__init__(channels, patch_size, n_experts, variant, whitening, whitening_tol, normalise, init, remove_dc)
 
     def potential(self, y: Tensor, order: int) -> Tensor:
         q = 1.0 + 0.5 * y * y

@@ -41,10 +41,10 @@ class OvercompleteICA(LinearExpertEnergy):
 
     def __init__(self, channels: int = 1, patch_size: int = 5, n_components: int = 24, G: str = "logcosh",
                  variant: str = "full", whitening: str | None = "zca", whitening_tol: float = 1e-5,
-                 normalise: bool = True, init: str = "random") -> None:
+                 normalise: bool = True, init: str = "random", remove_dc: bool = True) -> None:
         if G not in ("logcosh", "logistic"):
             raise PreimageError(f"G {G!r} is not known; use 'logcosh' or 'logistic'")
-        super().__init__(channels, patch_size, n_components, variant, whitening, whitening_tol, normalise, init)
+        super().__init__(channels, patch_size, n_components, variant, whitening, whitening_tol, normalise, init, remove_dc)
         self.G = G
         self._s = 1.0 if G == "logcosh" else 0.5
 

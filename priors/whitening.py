@@ -16,7 +16,8 @@ parameter shapes of an energy do not depend on how many directions survive, and 
 filter w in whitened space folds into a filter on raw patches, f = Wᵀ w, with bias −fᵀμ:
 scoring a whole map is then one convolution.
 
-``groups`` > 1 whitens each group of ``d`` coordinates on its own (channel-wise experts).
+``remove_dc=False`` keeps the DC direction (for data whose coordinates are not pixels of one
+signal, e.g. the 1 × 1 "patches" of an ICA mixture). ``groups`` > 1 whitens each group of ``d`` coordinates on its own (channel-wise experts).
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ MODES = ("zca", "pca", None)
 class Whitening(nn.Module):
     """Buffers ``mean`` (G, d), ``matrix`` (G, d, d), ``n_kept`` (G,), ``eigenvalues`` (G, d)."""
 
-    def __init__(self, dim: int, groups: int = 1, mode: str | None = "zca", rel_tol: float = 1e-5) -> None:
+    def __init__(self, dim: int, groups: int = 1, mode: str | None = "zca", rel_tol: float = 1e-5,
+                 remove_dc: bool = True) -> None:
         super().__init__()
+        self.remove_dc = bool(remove_dc)
         if mode not in MODES:
             raise PreimageError(f"whitening {mode!r} is not known; use one of 'zca', 'pca' or null")
         self.dim, self.groups, self.mode, self.rel_tol = int(dim), int(groups), mode, float(rel_tol)
@@ -55,14 +58,16 @@ class Whitening(nn.Module):
         if n < 2:
             raise PreimageError("fitting a whitening needs at least 2 patches; give more training patches")
         x = x.detach().double()
-        x = x - x.mean(2, keepdim=True)                      # drop each patch's DC component
+        if self.remove_dc:
+            x = x - x.mean(2, keepdim=True)                  # drop each patch's DC component
         mu = x.mean(0)                                       # (G, d)
         xc = (x - mu).transpose(0, 1)                        # (G, N, d)
         cov = xc.transpose(1, 2) @ xc / (n - 1)              # (G, d, d)
         lam, u = torch.linalg.eigh(cov)                      # ascending
         ones = torch.full((self.dim,), self.dim ** -0.5, dtype=lam.dtype, device=lam.device)
         keep = lam > self.rel_tol * lam[:, -1:].clamp_min(torch.finfo(lam.dtype).tiny)
-        u = u - ones[None, :, None] * (ones @ u)[:, None, :]  # exact orthogonality to the DC direction
+        if self.remove_dc:
+            u = u - ones[None, :, None] * (ones @ u)[:, None, :]  # exact orthogonality to the DC direction
         scale = torch.where(keep, lam.clamp_min(torch.finfo(lam.dtype).tiny).rsqrt(), torch.zeros_like(lam))
         pca = scale[:, :, None] * u.transpose(1, 2)          # (G, d, d): rows Λ^{-1/2} uᵀ, zero rows dropped
         mat = pca if self.mode == "pca" else u @ pca
@@ -84,4 +89,5 @@ class Whitening(nn.Module):
         return f, b
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, groups={self.groups}, mode={self.mode!r}, rel_tol={self.rel_tol}"
+        return (f"dim={self.dim}, groups={self.groups}, mode={self.mode!r}, rel_tol={self.rel_tol}, "
+                f"remove_dc={self.remove_dc}")
