@@ -56,7 +56,7 @@ class GMMPatchPrior(PatchEnergy):
         x = (x - x.mean(1, keepdim=True)).cpu().numpy()
         gm = GaussianMixture(n_components, covariance_type="full", reg_covar=reg_covar, max_iter=max_iter,
                              tol=tol, random_state=seed).fit(x)
-        prior = cls(c, p, n_components)
+        prior = cls(c, p, n_components).double()          # float64 like scikit-learn; .float() for speed
         prior.means.copy_(torch.from_numpy(gm.means_))
         prior.precisions_cholesky.copy_(torch.from_numpy(gm.precisions_cholesky_))
         prior.log_weights.copy_(torch.from_numpy(gm.weights_).log())
