@@ -23,11 +23,12 @@ and ``cli.run_dir`` is the run directory. Reusable for any learned model (priors
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
@@ -58,6 +59,29 @@ class WandbLogger(_LightningWandbLogger):
         return super().experiment
 
 
+class PreimageCLI(LightningCLI):
+    """LightningCLI whose ``--ckpt_path`` restores only the model's constructor arguments from the
+    checkpoint's ``hyper_parameters`` (other entries, e.g. what a prior file needs to know, are
+    descriptions, not options)."""
+
+    def _parse_ckpt_path(self) -> None:
+        import inspect
+
+        import torch
+
+        sub = self.config.get("subcommand")
+        path = self.config[sub].get("ckpt_path") if sub else None
+        if not path or not Path(path).is_file():
+            return
+        hparams = dict(torch.load(path, weights_only=True, map_location="cpu").get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        params = inspect.signature(self._model_class.__init__).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            hparams = {k: v for k, v in hparams.items() if k in params}
+        if hparams and "_class_path" not in hparams:
+            self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
+
+
 def _config_name(args: Sequence[str], default: str) -> str:
     """The stem of the (last) ``--config``/``-c`` file among ``args``."""
     name = default
@@ -76,6 +100,39 @@ def _has_option(args: Sequence[str], key: str) -> bool:
     return any(a == key or a.startswith(key + "=") for a in args)
 
 
+def _option(args: Sequence[str], key: str) -> str | None:
+    """The value of ``key`` among ``args`` (last one wins), ``None`` if absent."""
+    value = None
+    for i, a in enumerate(args):
+        if a == key and i + 1 < len(args):
+            value = args[i + 1]
+        elif a.startswith(key + "="):
+            value = a.split("=", 1)[1]
+    return value
+
+
+def read_checkpoint(path: str, check: Callable[[dict], None] | None = None) -> dict:
+    """Load a Lightning checkpoint with ``weights_only=True``; one clear error if it is not one
+    (``check`` may refuse checkpoints of another kind of model by raising PreimageError)."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    if not Path(path).is_file():
+        raise PreimageError(f"checkpoint {path} does not exist; give the .ckpt of an earlier run (its checkpoints/ folder)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as e:
+        raise PreimageError(f"cannot read checkpoint {path} ({type(e).__name__}); it is corrupt or not a "
+                            "Lightning checkpoint: give the .ckpt of an earlier run") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise PreimageError(f"{path} is not a Lightning checkpoint; give the .ckpt of an earlier run")
+    if check is not None:
+        check(ckpt)
+    return ckpt
+
+
 def fresh_run_dir(root: str | Path, name: str) -> Path:
     """A run directory name under ``root`` that does not exist yet (not created)."""
     from preimage.train.run_dir import _final_name
@@ -85,19 +142,24 @@ def fresh_run_dir(root: str | Path, name: str) -> Path:
 
 def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Sequence[str], *,
                       name: str | None = None, root: str | Path = "runs", prog: str | None = None,
-                      cli_class: type = LightningCLI, trainer_defaults: dict[str, Any] | None = None,
-                      **cli_kwargs: Any) -> LightningCLI:
+                      check_checkpoint: Callable[[dict], None] | None = None, cli_class: type = PreimageCLI,
+                      trainer_defaults: dict[str, Any] | None = None, **cli_kwargs: Any) -> LightningCLI:
     """Run ``cli_class(model_class, datamodule_class, args=args)`` with preimage's defaults (see the
     module docstring). ``name`` defaults to the config file's stem; ``root`` is the parent of run
-    directories; ``prog`` names the command in ``--help``; ``trainer_defaults`` are merged over
+    directories; ``prog`` names the command in ``--help``; ``check_checkpoint`` vets a
+    ``--ckpt_path`` before anything is built (see :func:`read_checkpoint`); ``trainer_defaults`` are merged over
     ours; ``cli_kwargs`` go to LightningCLI
     (e.g. ``subclass_mode_model=True``)."""
     from jsonargparse import ArgumentError
 
     args = list(args)
+    ckpt_path = _option(args, "--ckpt_path")
+    if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
+        read_checkpoint(ckpt_path, check_checkpoint)
     help_only = any(a in ("-h", "--help", "--print_config") or a.startswith("--print_config=") for a in args)
     run_dir = fresh_run_dir(root, name or _config_name(args, model_class.__name__.lower()))
     user_dir = _has_option(args, "--trainer.default_root_dir")
+    missing_parents = [p for p in [run_dir.parent, *run_dir.parent.parents] if not p.exists()]
     defaults: dict[str, Any] = {
         "default_root_dir": str(run_dir),
         "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -106,6 +168,9 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
     defaults.update(trainer_defaults or {})
     previous = os.environ.get(RUN_DIR_ENV)
     os.environ[RUN_DIR_ENV] = str(run_dir)
+    # Lightning's start-up notes (accelerators, tips) would break the one-line error contract
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     cli_kwargs.setdefault("parser_kwargs", {"exit_on_error": False, **({"prog": prog} if prog else {})})
     cli_kwargs.setdefault("save_config_kwargs", {"overwrite": False})
     try:
@@ -113,10 +178,10 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
             warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
             cli = cli_class(model_class, datamodule_class, args=args, trainer_defaults=defaults, **cli_kwargs)
     except ArgumentError as e:
-        _clean(run_dir, user_dir)
+        _clean(run_dir, user_dir, missing_parents)
         raise PreimageError(_one_line(e)) from None
     except BaseException as e:
-        _clean(run_dir, user_dir)
+        _clean(run_dir, user_dir, missing_parents)
         inner = _preimage_cause(e)
         if inner is not None:
             raise inner from None
@@ -151,9 +216,15 @@ def _one_line(e: BaseException) -> str:
     return text[:400] + " (see --help)"
 
 
-def _clean(run_dir: Path, user_dir: bool) -> None:
-    """Remove a run directory that a failed run created, unless it holds a checkpoint."""
-    if user_dir or not run_dir.exists():
+def _clean(run_dir: Path, user_dir: bool, missing_parents: list[Path]) -> None:
+    """Remove a run directory that a failed run created (unless it holds a checkpoint) and the
+    parent folders it created, if empty."""
+    if user_dir:
         return
-    if not any(run_dir.rglob("*.ckpt")):
+    if run_dir.exists() and not any(run_dir.rglob("*.ckpt")):
         shutil.rmtree(run_dir, ignore_errors=True)
+    for p in missing_parents:  # deepest first
+        try:
+            p.rmdir()
+        except OSError:
+            break

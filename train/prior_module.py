@@ -30,6 +30,13 @@ from preimage.train.sm_losses import LOSSES, score_matching_loss
 COMMAND: str | None = None
 
 
+def check_prior_checkpoint(ckpt: dict) -> None:
+    """Refuse a Lightning checkpoint that was not written by :class:`PriorModule`."""
+    if "prior_kind" not in (ckpt.get("hyper_parameters") or {}):
+        raise PreimageError("--ckpt_path is not a checkpoint of a prior (no prior kind in it); "
+                            "give a .ckpt written by 'preimage prior fit'")
+
+
 def random_subpatches(x: Tensor, p: int, n: int, generator: torch.Generator) -> Tensor:
     """``n`` random ``p``×``p`` windows of the (N, C, s, s) patches ``x`` → (n, C, p, p)."""
     s = x.shape[-1]
@@ -139,6 +146,13 @@ class PriorModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         hp = checkpoint.setdefault("hyper_parameters", {})
         hp.update(prior_kind=self.energy.kind, prior_hparams=self.energy.hparams(), prior_meta=self.prior_meta())
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_prior_checkpoint(checkpoint)
+        kind = checkpoint["hyper_parameters"]["prior_kind"]
+        if kind != self.energy.kind:
+            raise PreimageError(f"the checkpoint holds a {kind} prior but the config trains a {self.energy.kind}; "
+                                f"resume with the config that wrote it")
 
     def on_fit_end(self) -> None:
         if self.trainer.sanity_checking or getattr(self.trainer, "fast_dev_run", False):

@@ -64,7 +64,8 @@ def _fit(cli_args: list[str]) -> int:
 
     prior_module.COMMAND = "preimage prior fit " + shlex.join(cli_args)
     cli = run_lightning_cli(prior_module.PriorModule, PatchDataModule, ["fit", *cli_args],
-                            root="runs/prior", prog="preimage prior")
+                            root="runs/prior", prog="preimage prior",
+                            check_checkpoint=prior_module.check_prior_checkpoint)
     if cli.run_dir is not None and cli.model.exported is not None:
         print(cli.run_dir)
     return 0
