@@ -78,13 +78,13 @@ class LearnedPriorConfig(PriorVariant):
     share: PosFloat = 0.1
     sweep: list[NonNegFloat] | None = None
 
-    def _loaded(self, key: str = "learned"):
+    def _loaded(self):
         loaded = _load(self.prior)
         trained = loaded.layer
         if self.layer is not None and self.layer != trained:
             where = f"layer {trained}" if trained else "the image"
-            raise PreimageError(f"priors.{key}: prior {self.prior!r} was trained on {where}, not on {self.layer}; "
-                                f"leave priors.{key}.layer unset (it is taken from the prior)")
+            raise PreimageError(f"prior {self.prior!r} was trained on {where}, not on {self.layer}; "
+                                f"leave the learned prior's layer unset (it is taken from the prior)")
         return loaded
 
     def taps(self) -> list[str]:
@@ -94,7 +94,7 @@ class LearnedPriorConfig(PriorVariant):
     def build(self, key: str, ctx: BuildContext) -> TermSpec:
         from preimage.priors.adapt import for_convention
 
-        loaded = self._loaded(key)
+        loaded = self._loaded()
         layer, rep = loaded.layer, ctx.representation
         trained_rep = loaded.meta.get("representation")
         if layer is not None and trained_rep not in (None, ctx.config.representation):
