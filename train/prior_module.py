@@ -155,7 +155,14 @@ class PriorModule(pl.LightningModule):
                                 f"resume with the config that wrote it")
 
     def on_fit_end(self) -> None:
-        if self.trainer.sanity_checking or getattr(self.trainer, "fast_dev_run", False):
+        """Export the energy (run by the CLI: into the run directory; and to ``export`` if given)."""
+        import os
+
+        from preimage.train.lightning_app import RUN_DIR_ENV
+
+        run_dir = os.environ.get(RUN_DIR_ENV)
+        if self.trainer.sanity_checking or getattr(self.trainer, "fast_dev_run", False) or \
+                not (run_dir or self.hparams.export):
             return
         from preimage.priors.store import save_prior
         from preimage.train.denoise_eval import tune_lambda
@@ -168,7 +175,7 @@ class PriorModule(pl.LightningModule):
                               self.hparams.tune_sigma, self.hparams.tune_crop)
         meta.update(lam=1.0 if lam is None else float(lam), steps=int(self.global_step),
                     command=COMMAND or shlex.join(sys.argv))
-        run_dir = Path(self.trainer.default_root_dir)
-        self.exported = save_prior(self.energy, run_dir / "prior.pt", meta)
+        if run_dir:
+            self.exported = save_prior(self.energy, Path(self.trainer.default_root_dir) / "prior.pt", meta)
         if self.hparams.export:
             save_prior(self.energy, self.hparams.export, meta)
