@@ -98,8 +98,9 @@ def main() -> None:
     ap.add_argument("--sigma", type=float, default=25.0)
     ap.add_argument("--crops", type=int, default=3, help="crops per held-out photo (1-3)")
     ap.add_argument("--json", default=None, help="also write the raw numbers here")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a shared, loaded machine)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     from preimage.priors.store import list_priors
 
     priors = [p for p in args.priors if p in list_priors()]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -147,6 +148,19 @@ class PriorModule(pl.LightningModule):
         hp = checkpoint.setdefault("hyper_parameters", {})
         hp.update(prior_kind=self.energy.kind, prior_hparams=self.energy.hparams(), prior_meta=self.prior_meta())
 
+    def on_train_start(self) -> None:
+        self._t0, self._step0 = time.perf_counter(), int(self.global_step)
+
+    def training_speed(self) -> dict[str, float]:
+        """Wall time of the training loop and its throughput: samples (patches or crops) per
+        second and p×p windows scored per second (a crop of side s holds (s − p + 1)² of them)."""
+        dm = self.trainer.datamodule
+        seconds = time.perf_counter() - getattr(self, "_t0", time.perf_counter())
+        samples = (int(self.global_step) - getattr(self, "_step0", 0)) * dm.batch_size
+        windows = samples * (dm.patch_size - self.energy.patch_size + 1) ** 2
+        return {"train_seconds": seconds, "samples_per_second": samples / max(seconds, 1e-9),
+                "windows_per_second": windows / max(seconds, 1e-9)}
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_prior_checkpoint(checkpoint)
         kind = checkpoint["hyper_parameters"]["prior_kind"]
@@ -167,6 +181,7 @@ class PriorModule(pl.LightningModule):
         from preimage.priors.store import save_prior
         from preimage.train.denoise_eval import tune_lambda
 
+        speed = self.training_speed()  # before λ is tuned
         self.energy.eval()
         meta = self.prior_meta()
         lam = self.hparams.lam
@@ -174,7 +189,7 @@ class PriorModule(pl.LightningModule):
             lam = tune_lambda(self.energy, self.hparams.tune_image, bool(meta["data"].get("grey")),
                               self.hparams.tune_sigma, self.hparams.tune_crop)
         meta.update(lam=1.0 if lam is None else float(lam), steps=int(self.global_step),
-                    command=COMMAND or shlex.join(sys.argv))
+                    command=COMMAND or shlex.join(sys.argv), speed=speed)
         if run_dir:
             self.exported = save_prior(self.energy, Path(self.trainer.default_root_dir) / "prior.pt", meta)
         if self.hparams.export:
