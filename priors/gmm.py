@@ -70,14 +70,17 @@ class GMMPatchPrior(PatchEnergy):
     def patch_log_prob(self, v: Tensor, with_grad: bool = False) -> tuple[Tensor, Tensor | None]:
         """log p(v) of mean-removed patches v (n, D); with ``with_grad`` also ∂(−log p)/∂v."""
         lchol = self.precisions_cholesky.to(v.dtype)
-        y = torch.einsum("nd,kde->nke", v, lchol) - torch.einsum("kd,kde->ke", self.means.to(v.dtype), lchol)
+        k, d = self.n_components, self.dim
+        flat = lchol.permute(1, 0, 2).reshape(d, k * d)                  # [L_1 | … | L_K]: one GEMM for all y_k
+        y = (v @ flat).reshape(-1, k, d) - torch.einsum("kd,kde->ke", self.means.to(v.dtype), lchol)
         log_det = lchol.diagonal(dim1=1, dim2=2).log().sum(1)
         log_comp = self.log_weights.to(v.dtype) + log_det - 0.5 * y.pow(2).sum(2) - 0.5 * self.dim * math.log(2 * math.pi)
         log_p = torch.logsumexp(log_comp, 1)
         if not with_grad:
             return log_p, None
         r = (log_comp - log_p[:, None]).exp()                          # responsibilities (n, K)
-        return log_p, torch.einsum("nk,kde,nke->nd", r, lchol, y)
+        ry = (r[:, :, None] * y).reshape(-1, k * d)                      # (n, K·D)
+        return log_p, ry @ lchol.transpose(1, 2).reshape(k * d, d)       # Σ_k r_k L_k y_k, one GEMM
 
     def _energy(self, z: Tensor, with_grad: bool) -> tuple[Tensor, Tensor | None]:
         self.check_input(z)
