@@ -192,3 +192,17 @@ def test_help_and_list(capsys):
     assert main(["prior", "list"]) == 0
     out = capsys.readouterr().out
     assert all(n in out for n in list_priors())
+
+
+def test_wandb_logger_selectable_and_offline_by_default(monkeypatch):
+    from preimage.train.lightning_app import WandbLogger, run_lightning_cli
+    from preimage.train.patch_data import PatchDataModule
+    from preimage.train.prior_module import PriorModule
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent")  # no ~/.netrc with a W&B key
+    cfg = str(next(c for c in SGD_CONFIGS if c.stem == "foe-grey"))
+    cli = run_lightning_cli(PriorModule, PatchDataModule, ["--config", cfg, "--trainer.logger",
+                                                           "preimage.train.lightning_app.WandbLogger"], run=False)
+    assert isinstance(cli.trainer.logger, WandbLogger) and cli.trainer.logger._offline is True
