@@ -53,6 +53,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--image-size", type=int, default=227)
+    ap.add_argument("--layer", default="conv1", help="the inverted layer (conv1: Φ is cheapest, the worst case)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import tempfile
@@ -62,7 +63,7 @@ def main() -> None:
     from preimage.train.invert_setup import build_job
 
     tmp = Path(tempfile.mkdtemp())
-    base = apply_overrides(load_preset("squeezenet-cvpr15"), ["layer=conv1", "repeats=1", f"image_size={args.image_size}"])
+    base = apply_overrides(load_preset("squeezenet-cvpr15"), [f"layer={args.layer}", "repeats=1", f"image_size={args.image_size}"])
     variants: dict[str, list[str]] = {"baseline": []}
     source = {}
     for name in IMAGE_PRIORS + list(FEATURE_PRIORS):
@@ -82,7 +83,7 @@ def main() -> None:
             times[k].append((time.perf_counter() - t0) / args.steps)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     print(f"# {cpu}, {args.threads} thread(s), torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"# squeezenet-cvpr15 @ conv1, {args.image_size}², batch 1, median of {args.rounds} rounds × {args.steps} steps")
+    print(f"# squeezenet-cvpr15 @ {args.layer}, {args.image_size}², batch 1, median of {args.rounds} rounds × {args.steps} steps")
     b = statistics.median(times["baseline"])
     print("| variant | prior | ms / step | ratio to baseline |\n|---|---|---|---|")
     for k, v in times.items():

@@ -125,11 +125,14 @@ class LinearExpertEnergy(PatchEnergy):
 
     def _adjoint(self, a: Tensor, f: Tensor) -> Tensor:
         """Σ_i f_i ⋆ᵀ a_i: the transpose of :meth:`responses`' linear part."""
-        if a.shape[-2:] != (1, 1):
-            return F.conv_transpose2d(a, f, groups=self._groups)
         g, p = self._groups, self.patch_size
-        out = torch.einsum("bgn,gnd->bgd", a.reshape(a.shape[0], g, -1), f.reshape(g, -1, f[0].numel()))
-        return out.reshape(a.shape[0], self.channels, p, p)
+        if a.shape[-2:] == (1, 1):
+            out = torch.einsum("bgn,gnd->bgd", a.reshape(a.shape[0], g, -1), f.reshape(g, -1, f[0].numel()))
+            return out.reshape(a.shape[0], self.channels, p, p)
+        if g > 1:
+            return F.conv_transpose2d(a, f, groups=g)
+        size = (a.shape[-2] + p - 1, a.shape[-1] + p - 1)       # col2im of one GEMM: faster than conv_transpose
+        return F.fold(f.flatten(1).T @ a.flatten(2), size, p)
 
     # --- energy, gradient, second derivatives ---------------------------------------------
     def _alpha(self, z: Tensor) -> Tensor:
@@ -139,11 +142,16 @@ class LinearExpertEnergy(PatchEnergy):
         y, _ = self.responses(z)
         return (self._alpha(z) * self.potential(y, 0)).flatten(1).sum(1)
 
+    def potentials(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(ρ(y), ρ'(y)); subclasses fuse the two."""
+        return self.potential(y, 0), self.potential(y, 1)
+
     def value_and_grad(self, z: Tensor) -> tuple[Tensor, Tensor]:
         y, f = self.responses(z)
-        a = self._alpha(z)
-        value = (a * self.potential(y, 0)).flatten(1).sum(1)
-        grad = self._adjoint(a * self.potential(y, 1), f)
+        alpha = self.alpha.to(z.dtype)
+        rho, rho1 = self.potentials(y)
+        value = rho.sum((2, 3)) @ alpha                          # Σ_i α_i Σ_patches ρ(y_i)
+        grad = self._adjoint(rho1, f * alpha[:, None, None, None])  # α folded into the filters
         return value, grad
 
     def laplacian(self, z: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ variants (``full``, ``channelwise``, ``separable``).
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from preimage.priors.experts import LinearExpertEnergy
@@ -31,3 +32,7 @@ class FieldOfExperts(LinearExpertEnergy):
         if order == 1:
             return y / q
         return (2.0 - q) / (q * q)
+
+    def potentials(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        q = torch.addcmul(torch.ones_like(y), y, y, value=0.5)
+        return q.log(), y / q

@@ -55,6 +55,10 @@ class OvercompleteICA(LinearExpertEnergy):
         t = torch.tanh(s * y)
         return t if order == 1 else s * (1.0 - t * t)
 
+    def potentials(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        u = y if self._s == 1.0 else self._s * y
+        return log_cosh(u) / self._s, torch.tanh(u)
+
     def hparams(self) -> dict:
         h = super().hparams()
         h["n_components"] = h.pop("n_experts")
