@@ -92,6 +92,21 @@ def run(priors: list[str], sigma: float, n_crops: int) -> dict:
     return {"crops": [n for n, _ in crops], "sigma": sigma, "rows": rows}
 
 
+def speed_table() -> None:
+    """Training wall time and throughput of every shipped prior, as stored in its file."""
+    from preimage.priors.store import list_priors, load_prior
+
+    print("| prior | steps / EM iterations | wall time (s) | samples/s | p×p windows/s |")
+    print("|---|---|---|---|---|")
+    for name in list_priors():
+        meta = load_prior(name).meta
+        sp = meta.get("speed") or {}
+        steps = meta.get("steps") or (meta.get("fit") or {}).get("max_iter", "?")
+        win = sp.get("windows_per_second")
+        print(f"| {name} | {steps} | {sp.get('train_seconds', float('nan')):.0f} | "
+              f"{sp.get('samples_per_second', float('nan')):.0f} | {f'{win:.0f}' if win else '-'} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--priors", nargs="*", default=["foe-grey", "ica-grey", "gmm-grey"])
@@ -99,8 +114,12 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=3, help="crops per held-out photo (1-3)")
     ap.add_argument("--json", default=None, help="also write the raw numbers here")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a shared, loaded machine)")
+    ap.add_argument("--speed", action="store_true", help="only print the training speed of the shipped priors")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.speed:
+        speed_table()
+        return
     from preimage.priors.store import list_priors
 
     priors = [p for p in args.priors if p in list_priors()]

@@ -86,7 +86,8 @@ def fit_gmm(data: PatchDataModule, opts: GMMFit, command: str | None = None, con
         lam = tune_lambda(prior, opts.tune_image, data.grey, opts.tune_sigma, opts.tune_crop)
     meta = {"representation": meta_data["representation"], "layer": meta_data["layer"],
             "data": {k: meta_data[k] for k in ("images", "grey", "patch_size", "weights")},
-            "lam": 1.0 if lam is None else float(lam), "command": command, "fit": asdict(opts)}
+            "lam": 1.0 if lam is None else float(lam), "command": command, "fit": asdict(opts),
+            "speed": {"train_seconds": seconds, "samples_per_second": len(data.train_patches) * opts.max_iter / seconds}}
     metrics = {"nll_val_per_patch": nll_val, "nll_train_per_patch": nll_train, "em_seconds": seconds,
                "patches": len(data.train_patches), "patches_per_second": len(data.train_patches) * opts.max_iter / seconds,
                "lam": meta["lam"]}
