@@ -21,6 +21,7 @@ import argparse
 import json
 import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -63,10 +64,11 @@ def main() -> None:
     ap.add_argument("--preset", default="squeezenet-cvpr15")
     ap.add_argument("--layers", nargs="+", default=["conv1", "fire2", "fire3", "fire5"])
     ap.add_argument("--factors", nargs="+", type=float, default=[0.03, 0.1, 0.3])
-    ap.add_argument("--variants", nargs="+", default=["handcrafted", *IMAGE_PRIORS, "feature"])
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--image-priors", nargs="*", default=IMAGE_PRIORS, help="names or files of learned image priors")
+    ap.add_argument("--feature-priors", nargs="*", default=FEATURE_PRIORS, help="names or files, used together")
     ap.add_argument("--json", default=None, help="also write the raw numbers here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -84,11 +86,12 @@ def main() -> None:
     print("| layer | variant | " + " | ".join(f"PSNR/SSIM @ {f}" for f in args.factors) + " | best | s |")
     print("|---" * (r + 4) + "|")
     out = []
+    variants = ["handcrafted", *args.image_priors] + (["feature"] if args.feature_priors else [])
     for layer in args.layers:
-        for v in args.variants:
+        for v in variants:
             extra = [] if v == "handcrafted" else (
                 learned("learned", v, args.factors) if v != "feature" else
-                sum((learned(f"feat{i}", p, args.factors) for i, p in enumerate(FEATURE_PRIORS)), []))
+                sum((learned(f"feat{i}", p, args.factors) for i, p in enumerate(args.feature_priors)), []))
             cfg = apply_overrides(load_preset(args.preset), [f"layer={layer}", *common, *extra])
             psnr, ssim, secs = run(cfg, images)
             if v == "handcrafted":  # restarts are repeats of the same setting
@@ -97,7 +100,7 @@ def main() -> None:
             else:
                 cells = [f"{psnr[:, k].mean():.2f} / {ssim[:, k].mean():.3f}" for k in range(r)]
                 best = psnr.mean(0).max().item()
-            print(f"| {layer} | {v} | " + " | ".join(cells) + f" | {best:.2f} | {secs:.0f} |", flush=True)
+            print(f"| {layer} | {Path(v).stem if v != 'feature' else '+ ' + ', '.join(Path(p).stem for p in args.feature_priors)} | " + " | ".join(cells) + f" | {best:.2f} | {secs:.0f} |", flush=True)
             out.append({"layer": layer, "variant": v, "factors": args.factors, "psnr": psnr.tolist(),
                         "ssim": ssim.tolist(), "seconds": secs})
     if args.json:
