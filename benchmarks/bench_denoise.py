@@ -66,7 +66,7 @@ def bm3d_denoise(y: torch.Tensor, sigma: float) -> torch.Tensor | None:
     return torch.from_numpy(np.asarray(bm3d.bm3d(y[0].double().numpy(), sigma / 255.0)))[None].float()
 
 
-def run(priors: list[str], sigma: float, n_crops: int) -> dict:
+def run(priors: list[str], sigma: float, n_crops: int, with_bm3d: bool = True) -> dict:
     from preimage.priors.store import load_prior
 
     crops = held_out_crops(n_crops)
@@ -85,7 +85,8 @@ def run(priors: list[str], sigma: float, n_crops: int) -> dict:
 
     w = tune_tv(sigma)
     evaluate(f"TV (weight {w:.3f})", lambda y: tv_denoise(y, w))
-    evaluate("BM3D", lambda y: bm3d_denoise(y, sigma))
+    if with_bm3d:
+        evaluate("BM3D", lambda y: bm3d_denoise(y, sigma))
     for name in priors:
         loaded = load_prior(name)
         evaluate(f"{name} (λ {loaded.lam:.3g})", lambda y: denoise_image(loaded.energy, y, sigma, loaded.lam))
@@ -114,6 +115,7 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=3, help="crops per held-out photo (1-3)")
     ap.add_argument("--json", default=None, help="also write the raw numbers here")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a shared, loaded machine)")
+    ap.add_argument("--skip-bm3d", action="store_true", help="leave BM3D out (slow on a loaded machine)")
     ap.add_argument("--speed", action="store_true", help="only print the training speed of the shipped priors")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -123,7 +125,7 @@ def main() -> None:
     from preimage.priors.store import list_priors
 
     priors = [p for p in args.priors if p in list_priors()]
-    res = run(priors, args.sigma, args.crops)
+    res = run(priors, args.sigma, args.crops, not args.skip_bm3d)
     cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | cut -d: -f2"], capture_output=True,
                          text=True).stdout.strip() or platform.processor()
     print(f"{len(res['crops'])} held-out 128x128 grey crops, sigma {args.sigma:g}; CPU {cpu}; "
