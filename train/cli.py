@@ -17,6 +17,7 @@ from typing import NoReturn, Sequence
 COMMANDS: dict[str, str] = {
     "layers": "preimage.train.commands.layers",
     "invert": "preimage.train.commands.invert",
+    "prior": "preimage.train.commands.prior",
 }
 
 

@@ -1,0 +1,1 @@
+"""Shipped learned priors (see README.md here for the command that reproduces each)."""

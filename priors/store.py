@@ -1,0 +1,162 @@
+"""Saving and loading learned priors (DESIGN.md, "Learned models").
+
+A prior file is a ``torch.save`` of a plain dict that loads with ``weights_only=True``::
+
+    {"format": "preimage-prior", "version": 1, "kind": "foe" | "ica" | "gmm",
+     "hparams": {...constructor kwargs...}, "state_dict": {...}, "meta": {...}}
+
+``meta`` says what the prior is: kind, channels, patch_size, representation, layer (None:
+the image), whitening, hparams, lam (the MAP λ, default 1), training data and the command
+that reproduces it. Shipped priors live in ``priors/pretrained/<name>.pt`` and load by short
+name (``load_prior("foe-grey")``).
+
+A Lightning checkpoint (``.ckpt``) of the training module also loads if its
+``hyper_parameters`` say which energy it holds, in either of two forms:
+
+- ``prior_kind`` and ``prior_hparams`` (optionally ``prior_meta``), or
+- any entry that is a LightningCLI class spec ``{"class_path": "preimage.priors.foe.FieldOfExperts",
+  "init_args": {...}}`` naming one of the energies below,
+
+and its ``state_dict`` holds the energy's tensors under one prefix (``energy.``, ``model.``,
+…; found by matching the energy's own keys).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from preimage.priors.learned import PatchEnergy
+from preimage.representations.errors import PreimageError
+
+FORMAT = "preimage-prior"
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"
+
+
+def energy_classes() -> dict[str, type[PatchEnergy]]:
+    """kind → class of every learned energy."""
+    from preimage.priors.foe import FieldOfExperts
+    from preimage.priors.gmm import GMMPatchPrior
+    from preimage.priors.ica import OvercompleteICA
+    return {c.kind: c for c in (FieldOfExperts, OvercompleteICA, GMMPatchPrior)}
+
+
+@dataclass
+class LoadedPrior:
+    """An energy (eval mode, float32) and what it is."""
+
+    energy: PatchEnergy
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lam(self) -> float:
+        return float(self.meta.get("lam", 1.0))
+
+    @property
+    def layer(self) -> str | None:
+        return self.meta.get("layer")
+
+
+def default_meta(energy: PatchEnergy, **meta: Any) -> dict[str, Any]:
+    """The meta fields every prior file carries, ``meta`` overriding."""
+    base = {"kind": energy.kind, "channels": energy.channels, "patch_size": energy.patch_size,
+            "representation": None, "layer": None, "whitening": energy.hparams().get("whitening"),
+            "hparams": energy.hparams(), "lam": 1.0, "data": None, "command": None}
+    base.update(meta)
+    return base
+
+
+def save_prior(energy: PatchEnergy, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``energy`` with its meta to ``path`` (written whole or not at all)."""
+    path = Path(path)
+    payload = {"format": FORMAT, "version": 1, "kind": energy.kind, "hparams": energy.hparams(),
+               "state_dict": {k: v.detach().cpu().clone() for k, v in energy.state_dict().items()},
+               "meta": default_meta(energy, **(meta or {}))}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def list_priors() -> list[str]:
+    """Short names of the shipped priors."""
+    return sorted(p.stem for p in PRETRAINED.glob("*.pt")) if PRETRAINED.is_dir() else []
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".pt", ".ckpt") or p.exists():
+        if not p.is_file():
+            raise PreimageError(f"prior file {str(p)!r} does not exist; give a shipped name "
+                                f"({', '.join(list_priors()) or 'none shipped'}) or a path to a .pt/.ckpt file")
+        return p
+    shipped = PRETRAINED / f"{name_or_path}.pt"
+    if shipped.is_file():
+        return shipped
+    raise PreimageError(f"unknown prior {str(name_or_path)!r}; give a shipped name "
+                        f"({', '.join(list_priors()) or 'none shipped'}) or a path to a .pt/.ckpt file")
+
+
+def _read(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError,
+            io.UnsupportedOperation) as e:
+        raise PreimageError(f"{str(path)!r} is not a readable prior file ({type(e).__name__}); "
+                            f"give a file written by save_prior or by 'preimage prior fit'") from None
+
+
+def _from_lightning(ckpt: dict, path: Path) -> tuple[str, dict, dict, dict]:
+    hp = ckpt.get("hyper_parameters") or {}
+    classes = energy_classes()
+    kind, hparams, meta = hp.get("prior_kind"), hp.get("prior_hparams"), dict(hp.get("prior_meta") or {})
+    if kind is None:
+        by_path = {f"{c.__module__}.{c.__name__}": k for k, c in classes.items()}
+        for v in hp.values():
+            if isinstance(v, dict) and v.get("class_path") in by_path:
+                kind, hparams = by_path[v["class_path"]], dict(v.get("init_args") or {})
+                break
+    if kind not in classes or not isinstance(hparams, dict):
+        raise PreimageError(f"{str(path)!r} is a Lightning checkpoint but not of a prior (no energy kind in its "
+                            f"hyper_parameters); give a prior checkpoint written by 'preimage prior fit'")
+    template = set(classes[kind](**hparams).state_dict())
+    sd = ckpt.get("state_dict") or {}
+    prefixes = {k[: len(k) - len(t)] for k in sd for t in template if k.endswith("." + t) or k == t}
+    for pre in sorted(prefixes, key=len):
+        sub = {k[len(pre):]: v for k, v in sd.items() if k.startswith(pre)}
+        if template <= set(sub):
+            meta.setdefault("checkpoint", str(path))
+            return kind, hparams, {k: sub[k] for k in template}, meta
+    raise PreimageError(f"{str(path)!r} names a {kind} prior but its state_dict lacks the energy's tensors; "
+                        f"give the checkpoint the training run wrote")
+
+
+def load_prior(name_or_path: str | Path) -> LoadedPrior:
+    """Load a shipped prior by short name, a ``.pt`` from :func:`save_prior` or a Lightning ``.ckpt``."""
+    path = resolve(name_or_path)
+    obj = _read(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        kind, hparams, sd, meta = obj.get("kind"), obj.get("hparams"), obj.get("state_dict"), dict(obj.get("meta") or {})
+    elif isinstance(obj, dict) and "state_dict" in obj and "hyper_parameters" in obj:
+        kind, hparams, sd, meta = _from_lightning(obj, path)
+    else:
+        raise PreimageError(f"{str(path)!r} is not a prior (it holds something else, e.g. an inverter or a plain "
+                            f"state dict); give a file written by save_prior or by 'preimage prior fit'")
+    classes = energy_classes()
+    if kind not in classes:
+        raise PreimageError(f"{str(path)!r} holds a prior of unknown kind {kind!r}; known kinds: {', '.join(classes)}")
+    try:
+        energy = classes[kind](**hparams)
+        energy.load_state_dict(sd)
+    except (TypeError, RuntimeError, KeyError) as e:
+        raise PreimageError(f"{str(path)!r} does not match the {kind} prior it claims to be ({str(e).splitlines()[0]}); "
+                            f"the file is corrupt or from an incompatible version, re-create it") from None
+    meta = default_meta(energy, **meta)
+    return LoadedPrior(energy.float().eval().requires_grad_(False), meta)
