@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     images = resolve_images(args.image)
     job = build_job(cfg, images)  # bad input fails here, before any directory exists
+    from preimage.train.inverter_invert import runner_for
+
+    runner = runner_for(cfg, job)  # method: inverter / init: inverter (None: optimisation)
     cfg["layer"] = job.layers[0] if len(job.layers) == 1 else job.layers
     name = f"{cfg.get('name', 'invert')}-{'+'.join(job.layers)}"
     with run_directory(args.out, name) as rd:
@@ -84,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
             logger = WandbLogger(cfg, name, str(rd.path))
             callbacks.append(logger)
         start = time.perf_counter()
-        res = invert(job.objective, job.init, job.optimiser, job.steps, callbacks, job.jitter, job.box)
+        if runner is not None:
+            res = runner(job, callbacks)
+        else:
+            res = invert(job.objective, job.init, job.optimiser, job.steps, callbacks, job.jitter, job.box)
         seconds = time.perf_counter() - start
         conv = job.representation.convention
         n, r = len(job.names), job.repeats
