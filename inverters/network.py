@@ -25,7 +25,10 @@ class InverterSpec:
 
     ``stages``: layer names shallow → deep (the last is ``layer``); ``shapes``: the
     image's and every stage's (C, H, W) at ``image_size``; ``block``: ``transposed`` or
-    ``upsample``; ``width``: hidden channels per block.
+    ``upsample``; ``width``: hidden channels per block; ``extra["scales"]`` (optional): the
+    RMS of the image and of every stage on a photo — each block then sees Φₖ/sₖ and
+    returns sₖ₋₁·(output), so a block works at unit scale whatever the representation's
+    units (HOG's cells are ~0.1, its grey input ±128).
     """
 
     representation: str
@@ -67,6 +70,12 @@ class Inverter(nn.Module):
             c_in, c_out = shapes[k][0], shapes[k - 1][0]
             blocks.append(InverseBlock(c_in, c_out, stride_between(shapes[k - 1], shapes[k]), spec.width, spec.block))
         self.blocks = nn.ModuleList(blocks)
+        scales = spec.extra.get("scales") or [1.0] * len(shapes)
+        self.scales = [float(v) for v in reversed(scales)]  # deepest first
+
+    def step(self, i: int, x: Tensor, size: tuple[int, int]) -> Tensor:
+        """Block ``i`` (block order) on Φₖ in the representation's units → Φₖ₋₁ in its units."""
+        return self.blocks[i](x / self.scales[i], tuple(size)) * self.scales[i + 1]
 
     @property
     def layer(self) -> str:
@@ -107,22 +116,38 @@ class Inverter(nn.Module):
         sizes = self.default_sizes(phi) if sizes is None else list(sizes)
         outs = []
         x = phi
-        for block, size in zip(self.blocks, sizes):
-            x = block(x, tuple(size))
+        for i, size in enumerate(sizes):
+            x = self.step(i, x, size)
             outs.append(x)
         return outs if return_all else x
 
 
 def build_inverter(rep: Representation, layer: str, block: str = "transposed", width: int = 64,
-                   image_size: int | None = None, weights: str | None = None) -> Inverter:
+                   image_size: int | None = None, weights: str | None = None, normalise: bool = False) -> Inverter:
     """An untrained inverter of ``rep`` at ``layer``, shapes probed at ``image_size``
-    (default: the representation's input size)."""
+    (default: the representation's input size). ``normalise``: record per-stage scales
+    (:func:`stage_scales`) so every block works at unit scale."""
     size = int(image_size or rep.input_size)
     stages = stage_names(rep, layer)
     shapes = probe_shapes(rep, stages, (size, size))
+    extra = {"scales": stage_scales(rep, stages)} if normalise else {}
     spec = InverterSpec(rep.name, layer, stages, [(s.channels, s.height, s.width) for s in shapes],
-                        block, int(width), size, weights)
+                        block, int(width), size, weights, extra)
     return Inverter(spec)
+
+
+def stage_scales(rep: Representation, stages: list[str], photo: str = "astronaut") -> list[float]:
+    """RMS of the image and of each stage's map for a bundled training photo (image first)."""
+    import torch
+
+    from preimage.inverters.stages import tapped
+    from preimage.representations import load_image, resize_crop
+
+    size = max(rep.input_size, rep.min_input_size(stages[-1]))
+    x = rep.convention.preprocess(resize_crop(load_image(photo), size)[None])
+    with torch.no_grad():
+        feats = tapped(rep, stages)(x)
+    return [float(t.pow(2).mean().sqrt().clamp_min(1e-8)) for t in [x] + [feats[n] for n in stages]]
 
 
 def stage_sizes(rep: Representation, inverter: Inverter, size: tuple[int, int]) -> list[tuple[int, int]]:

@@ -53,7 +53,7 @@ class InverterTask(LightningModule):
     def __init__(self, representation: str = "squeezenet", layer: str = "conv1", weights: str | None = None,
                  block: str = "transposed", width: int = 64, mode: str = "joint", lr: float = 1e-3,
                  feature_loss: float = 0.0, init_checkpoint: str | None = None, image_size: int | None = None,
-                 export: str | None = None) -> None:
+                 export: str | None = None, normalise: bool = False) -> None:
         super().__init__()
         if mode not in MODES:
             raise PreimageError(f"unknown training mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -64,7 +64,7 @@ class InverterTask(LightningModule):
         if init_checkpoint:
             self.inverter = load_inverter(init_checkpoint, representation, layer).train()
         else:
-            self.inverter = build_inverter(rep, layer, block, width, image_size, weights)
+            self.inverter = build_inverter(rep, layer, block, width, image_size, weights, normalise)
         stages = self.inverter.spec.stages
         # not a submodule: the frozen network is neither trained nor saved in checkpoints
         object.__setattr__(self, "phi", rep.with_taps(stages) if hasattr(rep, "with_taps") else rep)
@@ -91,10 +91,9 @@ class InverterTask(LightningModule):
         phi_l, targets = self._pairs(rgb)
         sizes = [tuple(t.shape[-2:]) for t in targets]
         scale = targets[-1].pow(2).mean()
-        blocks = self.inverter.blocks
         if self.mode == "stacked":
             inputs = [phi_l] + targets[:-1]
-            outs = [b(i, s) for b, i, s in zip(blocks, inputs, sizes)]
+            outs = [self.inverter.step(k, i, s) for k, (i, s) in enumerate(zip(inputs, sizes))]
             chain = self.inverter(phi_l, sizes) if not self.training else None
         else:
             outs = self.inverter(phi_l, sizes, return_all=True)
