@@ -68,12 +68,13 @@ def compare(layer: str, checkpoint: str | None) -> dict:
     n = len(images)
     opt = invert(job.objective, job.init, job.optimiser, job.steps, (), job.jitter, job.box)
     out = {"layer": layer, "optimisation": {**_summary(job, opt, opt.seconds / n), "steps": opt.steps}}
-    extra = [f"checkpoint={checkpoint}"] if checkpoint else []
+    extra = [f"init.checkpoint={checkpoint}"] if checkpoint else []
     hcfg, hjob = _job("squeezenet-hybrid", layer, images, extra)
-    inv = load_inverter(checkpoint_for(hcfg, layer), "squeezenet", layer)
+    name = checkpoint_for(checkpoint, "squeezenet", layer)
+    inv = load_inverter(name, "squeezenet", layer)
     res = run_inverter(inv, hjob)
     out["inverter"] = _summary(hjob, res, _inference_seconds(inv, hjob))
-    out["inverter"]["checkpoint"] = checkpoint_for(hcfg, layer)
+    out["inverter"]["checkpoint"] = name
     hyb = run_hybrid(inv, hjob)
     out["hybrid"] = {**_summary(hjob, hyb, hyb.seconds / n), "steps": hyb.steps}
     # steps until the hybrid's feature error reaches the optimisation's final one (per image)
@@ -101,11 +102,11 @@ def modes(layer: str, checkpoints: dict[str, str]) -> dict:
 def hog(optimise: bool) -> dict:
     images = resolve_images(HELD_OUT)
     cfg, job = _job("hog-inverter", "hog", images)
-    c = int(cfg.get("score_channels") or 31)
+    c = int(job.config.score_channels or 31)
     rep = job.representation
     with torch.no_grad():
         phi0 = rep(job.x0)["hog"][:, :c]
-    inv = load_inverter(checkpoint_for(cfg, "hog"), "hog", "hog")
+    inv = load_inverter(checkpoint_for(None, "hog", "hog"), "hog", "hog")
     x = inverter_images(inv, job)
     with torch.no_grad():
         err = table1_error(rep(x)["hog"][:, :c], phi0)

@@ -10,13 +10,14 @@ optimisation.
   the end has the lower objective, so the hybrid is never worse than the inverter alone.
 
 ``checkpoint``: a shipped short name, a path, or ``auto`` (the shipped
-``<representation>-<layer>``, or ``<representation>`` for a shallow one).
+``<representation>-<layer>``, or ``<representation>`` for a shallow one). The schema variants
+that use these live in :mod:`preimage.train.schema_inverter`.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
@@ -25,41 +26,44 @@ from preimage.inversion import InversionResult, invert
 from preimage.inverters import Inverter, load_inverter, pretrained_names, stage_sizes
 from preimage.representations.errors import PreimageError
 
-Runner = Callable[[Any, Sequence[Any]], InversionResult]
-METHODS = ("optimisation", "inverter")
-INITS = ("random", "inverter")
 
 
-def checkpoint_for(cfg: dict, layer: str) -> str:
-    """The checkpoint a config names; ``auto`` → the shipped inverter of its representation and layer."""
-    spec = cfg.get("checkpoint") or "auto"
+def checkpoint_for(checkpoint: str | None, representation: str, layer: str) -> str:
+    """``auto`` (or None) → the shipped inverter of ``representation`` at ``layer``."""
+    spec = checkpoint or "auto"
     if spec != "auto":
         return str(spec)
-    rep = str(cfg["representation"]).lower()
+    rep = representation.lower()
     for name in (f"{rep}-{layer}", rep):
         if name in pretrained_names():
             return name
     raise PreimageError(f"no shipped inverter for {rep} {layer} (shipped: {', '.join(pretrained_names())}); "
-                        "pass checkpoint=PATH to an inverter trained with 'preimage inverter fit'")
+                        "pass method.checkpoint=PATH (or init.checkpoint=PATH) to an inverter trained with 'preimage inverter fit'")
 
 
-def load_for_job(cfg: dict, job: Any) -> Inverter:
-    """The config's inverter, checked against the job's representation and (single) layer."""
-    if len(job.layers) != 1:
+def load_checked(checkpoint: str | None, rep: Any, layers: list[str], phi0: dict[str, Tensor]) -> Inverter:
+    """The inverter, checked against the network, the (single) layer and Φ₀'s shape."""
+    if len(layers) != 1:
         raise PreimageError("an inverter inverts one layer; pass a single --layer")
-    layer = job.layers[0]
-    return load_inverter(checkpoint_for(cfg, layer), job.representation.name, layer)
+    layer = layers[0]
+    inverter = load_inverter(checkpoint_for(checkpoint, rep.name, layer), rep.name, layer)
+    inverter.check_features(phi0[layer])
+    return inverter
+
+
+def images_from(inverter: Inverter, rep: Any, x0: Tensor, repeats: int = 1) -> Tensor:
+    """g(Φ(x₀)) for every image, repeated ``repeats`` times (image-major), in input units."""
+    with torch.no_grad():
+        phi0 = rep(x0)[inverter.layer]
+        inverter.check_features(phi0)
+        sizes = stage_sizes(rep, inverter, tuple(x0.shape[-2:]))
+        x = inverter.to(phi0.dtype)(phi0, sizes)
+    return x.repeat_interleave(repeats, 0)
 
 
 def inverter_images(inverter: Inverter, job: Any) -> Tensor:
-    """g(Φ₀) for every job item (image-major, repeated over restarts), in input units."""
-    rep = job.representation
-    with torch.no_grad():
-        phi0 = rep(job.x0)[inverter.layer]
-        inverter.check_features(phi0)
-        sizes = stage_sizes(rep, inverter, tuple(job.x0.shape[-2:]))
-        x = inverter.to(phi0.dtype)(phi0, sizes)
-    return x.repeat_interleave(job.repeats, 0)
+    """g(Φ₀) for every job item (image-major, repeated over restarts)."""
+    return images_from(inverter, job.representation, job.x0, job.repeats)
 
 
 def evaluate(job: Any, x: Tensor) -> dict[str, Tensor]:
@@ -106,22 +110,3 @@ def run_hybrid(inverter: Inverter, job: Any, callbacks: Sequence[Any] = ()) -> I
     res.extra.update({"method": "hybrid", "kept_inverter_start": worse.tolist(),
                       "start_total": before["total"].tolist()})
     return res
-
-
-def runner_for(cfg: dict, job: Any) -> Runner | None:
-    """The runner a config asks for (None: plain optimisation). Loads and checks the
-    inverter now, so bad input fails before any run directory exists."""
-    method = cfg.get("method") or "optimisation"
-    init = cfg.get("init") or "random"
-    if method not in METHODS:
-        raise PreimageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if init not in INITS:
-        raise PreimageError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
-    if method == "optimisation" and init == "random":
-        return None
-    inverter = load_for_job(cfg, job)
-    with torch.no_grad():
-        inverter.check_features(job.representation(job.x0[:1])[job.layers[0]])
-    if method == "inverter":
-        return lambda j, cbs=(): run_inverter(inverter, j, cbs)
-    return lambda j, cbs=(): run_hybrid(inverter, j, cbs)

@@ -48,7 +48,7 @@ def test_fast_dev_run_of_every_config(name, tmp_path, monkeypatch):
 def test_invert_method_inverter_writes_the_same_run(ckpt, tmp_path, capsys):
     out = tmp_path / "runs"
     assert main(["invert", "--config", "squeezenet-inverter", "--image", "coffee", "--out", str(out), "--quiet",
-                 f"checkpoint={ckpt}", *TINY]) == 0
+                 f"method.checkpoint={ckpt}", *TINY]) == 0
     (run,) = list(out.iterdir())
     m = json.loads((run / "metrics.json").read_text())["images"]["coffee"][0]
     assert {"psnr", "ssim", "relative_error", "terms"} <= set(m) and m["steps"] == 0
@@ -56,7 +56,7 @@ def test_invert_method_inverter_writes_the_same_run(ckpt, tmp_path, capsys):
 
 
 def test_hybrid_never_worse_than_the_inverter_alone(ckpt):
-    cfg = apply_overrides(load_preset("squeezenet-hybrid"), [f"checkpoint={ckpt}", *TINY,
+    cfg = apply_overrides(load_preset("squeezenet-hybrid"), [f"init.checkpoint={ckpt}", *TINY,
                                                              "optimiser.schedule=[[0.1, 10], [0.01, 10]]"])
     job = build_job(cfg, resolve_images(["coffee", "china"]))
     from preimage.inverters import load_inverter
@@ -71,14 +71,14 @@ def test_hybrid_never_worse_than_the_inverter_alone(ckpt):
 @pytest.mark.parametrize("argv, message", [
     (["--layer", "fire2"], "inverts layer conv1, not fire2"),
     (["representation=alexnet", "weights=random"], "trained for squeezenet, not alexnet"),
-    (["checkpoint=nowhere.pt"], "no inverter checkpoint"),
-    (["weights=random", "--layer", "conv1", "checkpoint=WRONG"], "does not fit this inverter"),
+    (["method.checkpoint=nowhere.pt"], "no inverter checkpoint"),
+    (["weights=random", "--layer", "conv1", "method.checkpoint=WRONG"], "does not fit this inverter"),
 ])
 def test_bad_input_is_one_line_exit_2_nothing_written(argv, message, ckpt, tmp_path, capsys):
     out = tmp_path / "runs"
-    argv = [a if a != "checkpoint=WRONG" else f"checkpoint={_wrong_channels(tmp_path)}" for a in argv]
-    if not any(a.startswith("checkpoint=") for a in argv):
-        argv.append(f"checkpoint={ckpt}")
+    argv = [a if a != "method.checkpoint=WRONG" else f"method.checkpoint={_wrong_channels(tmp_path)}" for a in argv]
+    if not any(a.startswith("method.checkpoint=") for a in argv):
+        argv.append(f"method.checkpoint={ckpt}")
     assert main(["invert", "--config", "squeezenet-inverter", "--image", "coffee", "--out", str(out), "--quiet",
                  *argv, *TINY]) == 2
     err = capsys.readouterr().err.strip()

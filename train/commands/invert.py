@@ -67,14 +67,12 @@ def run(args: argparse.Namespace) -> int:
     from preimage.train.invert_setup import build_job
     from preimage.train.run_dir import run_directory
     from preimage.train.tracking import ProgressBar
-    from preimage.inversion import invert
 
     cfg = resolve_config(args)
     images = resolve_images(args.image)
     job = build_job(cfg, images)  # bad input fails here, before any directory exists
-    from preimage.train.inverter_invert import runner_for
-
-    runner = runner_for(cfg, job)  # method: inverter / init: inverter (None: optimisation)
+    if hasattr(job.method, "prepare"):
+        job.method.prepare(job)  # e.g. load and check an inverter, before any directory exists
     cfg["layer"] = job.layers[0] if len(job.layers) == 1 else job.layers
     name = f"{cfg.get('name', 'invert')}-{'+'.join(job.layers)}"
     with run_directory(args.out, name) as rd:
@@ -87,10 +85,7 @@ def run(args: argparse.Namespace) -> int:
             logger = WandbLogger(cfg, name, str(rd.path))
             callbacks.append(logger)
         start = time.perf_counter()
-        if runner is not None:
-            res = runner(job, callbacks)
-        else:
-            res = invert(job.objective, job.init, job.optimiser, job.steps, callbacks, job.jitter, job.box)
+        res = job.method.run(job, callbacks)
         seconds = time.perf_counter() - start
         conv = job.representation.convention
         n, r = len(job.names), job.repeats
