@@ -101,3 +101,18 @@ def test_fit_bad_layer_is_one_line_exit_2_nothing_written(tmp_path, monkeypatch,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown layer 'conv99'" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_fit_exports_and_resumes_from_ckpt_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["inverter", "fit", "--config", "squeezenet-conv1", "--model.width", "4", "--data.batch_size", "2",
+            "--data.val_crops", "1", "--trainer.val_check_interval", "2", "--trainer.default_root_dir", "r"]
+    assert main([*base, "--trainer.max_steps", "2", "--model.export", "a.pt"]) == 0
+    from preimage.inverters import read_checkpoint
+    meta = read_checkpoint(tmp_path / "a.pt")["meta"]
+    assert meta["steps"] == 2 and meta["command"].startswith("preimage inverter fit --config squeezenet-conv1")
+    (last,) = list(tmp_path.rglob("last.ckpt"))
+    assert main([*base, "--trainer.max_steps", "4", "--ckpt_path", str(last)]) == 0
+    # the checkpoint's hyper-parameters (export path included) come back with --ckpt_path
+    assert read_checkpoint(tmp_path / "a.pt")["meta"]["steps"] == 4
