@@ -6,8 +6,8 @@ optimisation.
   (Dosovitskiy & Brox 2016; the thesis' inverse networks).
 - ``init: inverter`` — the hybrid: the optimisation of the job (CVPR'15 objective) starts
   from g(Φ₀) instead of noise. It needs a gentle schedule (the CVPR'15 preset's first
-  learning rate erases the inverter's image); each item keeps whichever of the start and
-  the end has the lower objective, so the hybrid is never worse than the inverter alone.
+  learning rate erases the inverter's image). :func:`run_hybrid` (used by the benchmark)
+  also keeps, per item, whichever of the start and the end has the lower objective.
 
 ``checkpoint``: a shipped short name, a path, or ``auto`` (the shipped
 ``<representation>-<layer>``, or ``<representation>`` for a shallow one). The schema variants
