@@ -110,7 +110,9 @@ def prepare_invert(config: str | Path | dict | InvertConfig, images: Sequence[Im
     from preimage.train.invert_setup import build_job
 
     cfg = load_config(config, overrides, layer=layer, weights=weights)
-    return build_job(cfg, load_images(images))
+    job = build_job(cfg, load_images(images))
+    job.method.prepare(job)  # e.g. load and check an inverter checkpoint
+    return job
 
 
 def _warnings(result: InversionResult, labels: list[str]) -> list[str]:

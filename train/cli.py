@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "layers": "preimage.train.commands.layers",
     "invert": "preimage.train.commands.invert",
     "prior": "preimage.train.commands.prior",
+    "inverter": "preimage.train.commands.inverter",
 }
 
 

@@ -79,6 +79,7 @@ __all__ = ["PLUGINS", "BoxVariant", "BuildContext", "InitVariant", "InvertConfig
 # e.g. "preimage.train.schema_learned_prior".
 PLUGINS.extend([
     "preimage.train.schema_learned_prior",
+    "preimage.train.schema_inverter",
 ])
 
 X0_SIGMA = 27098.11571533  # = preimage.inversion.init.X0_SIGMA (0–255 units), kept here to avoid importing torch
@@ -181,6 +182,10 @@ class InitVariant(Variant):
 @register_base
 class MethodVariant(Variant):
     kind, tag, default, label = "method", "name", "optimisation", "method"
+
+    def prepare(self, job: InversionJob) -> None:
+        """Load and check what the method needs (a checkpoint, say) before any run directory
+        exists; bad input fails here. Default: nothing to prepare."""
 
     def run(self, job: InversionJob, callbacks: Sequence[Any]) -> InversionResult:  # pragma: no cover
         raise NotImplementedError

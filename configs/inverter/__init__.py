@@ -1,0 +1,1 @@
+"""Inverter training configs (LightningCLI YAML)."""
