@@ -15,6 +15,8 @@ from typing import Sequence
 COMMANDS: dict[str, str] = {
     "layers": "preimage.train.commands.layers",
     "invert": "preimage.train.commands.invert",
+    "compare": "preimage.train.commands.compare",
+    "stats": "preimage.train.commands.stats",
 }
 
 
