@@ -17,9 +17,12 @@ unit variance over images and positions) so that channels count alike; dead chan
   entries with the same displacement. τ ∈ [0, 1]; τ = 0 exactly when M is the covariance
   (or precision) structure of a stationary field, τ → 1 when nothing is shared along
   displacements. The number reported for a layer is τ(P), "how close the inverse covariance
-  is to Toeplitz" (thesis Fig. 1), beside τ(Σ). Estimated from S samples, even a stationary
-  field keeps a sampling floor of about √(d / S) (the τ(Σ) of white noise), reported as
-  ``sampling_floor``: τ near the floor means stationary within what the data can tell.
+  is to Toeplitz" (thesis Fig. 1), beside τ(Σ). Its bound: the inverse of a finite
+  stationary covariance is not exactly BTTB (the window's edges), so τ(P) is compared with
+  ``toeplitz_bound_inverse`` τ* = τ((Π(Σ) + εI)⁻¹), the value for the nearest stationary
+  covariance (same correlations, same window and ridge): τ(P) ≈ τ* means stationary, τ(P) ≫ τ*
+  not. For Σ the bound is 0 up to a sampling floor of about √(d / S) (the τ(Σ) of white noise
+  from S samples), reported as ``sampling_floor``.
 - **Gram matrix** G = (1 / (N·H·W)) Σ_n F_n F_nᵀ of the raw maps F_n (C × HW) (Gatys et al.).
 - **Sparsity**: the fraction of exact zeros of the raw maps; **kurtosis**: the excess
   kurtosis E[z⁴] − 3 of the standardised activations (0 for a Gaussian; equal weight per
@@ -111,6 +114,7 @@ class LayerStats:
     samples: int
     live_channels: int
     toeplitz_distance_inverse: float
+    toeplitz_bound_inverse: float
     toeplitz_distance_covariance: float
     sampling_floor: float
     fraction_zero: float
@@ -130,5 +134,6 @@ def layer_stats(phi: Tensor, layer: str, window: int = 16, ridge: float = 1e-3) 
     cov = covariance(samples)
     prec = precision(cov, ridge)
     return LayerStats(layer, tuple(phi.shape[1:]), w, samples.shape[0], z.shape[1],
-                      toeplitz_distance(prec, w), toeplitz_distance(cov, w), (w * w / samples.shape[0]) ** 0.5,
+                      toeplitz_distance(prec, w), toeplitz_distance(precision(toeplitz_projection(cov, w), ridge), w),
+                      toeplitz_distance(cov, w), (w * w / samples.shape[0]) ** 0.5,
                       float((phi == 0).double().mean()), excess_kurtosis(z), cov, prec, gram(phi))

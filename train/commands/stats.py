@@ -64,13 +64,15 @@ def _run(args: argparse.Namespace) -> int:
             out["layers"][layer] = {
                 "shape": list(s.shape), "window": s.window, "samples": s.samples, "live_channels": s.live_channels,
                 "toeplitz_distance_inverse": s.toeplitz_distance_inverse,
+                "toeplitz_bound_inverse": s.toeplitz_bound_inverse,
                 "toeplitz_distance_covariance": s.toeplitz_distance_covariance,
                 "sampling_floor": s.sampling_floor, "fraction_zero": s.fraction_zero, "kurtosis": s.kurtosis,
                 "figure": f"{stem}.png", "matrices": f"{stem}-matrices.npz"}
         (rd.path / "stats.json").write_text(json.dumps(out, indent=2))
     for layer, s in stats.items():
         print(f"{layer}: Toeplitz distance of the inverse covariance {s.toeplitz_distance_inverse:.3f} "
-              f"(covariance {s.toeplitz_distance_covariance:.3f}, floor {s.sampling_floor:.3f}); "
+              f"(stationary bound {s.toeplitz_bound_inverse:.3f}); of the covariance "
+              f"{s.toeplitz_distance_covariance:.3f} (sampling floor {s.sampling_floor:.3f}); "
               f"zeros {100 * s.fraction_zero:.1f} %, excess kurtosis {s.kurtosis:.2f}")
     print(rd.final)
     return 0

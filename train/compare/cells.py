@@ -35,11 +35,12 @@ def scorer(name: str, weights: str | None, layer: str) -> Representation:
 
 
 def originals(cfg: dict, images: list[tuple[str, Tensor]]) -> tuple[Tensor, Tensor]:
-    """(N, 3, S, S) RGB in [0, 1] and the (N, C, S, S) inputs, as the invert job sees them."""
+    """(N, 3, S, S) RGB in [0, 1] as the representation sees it (grey for HOG and DSIFT, as
+    ``preimage invert`` scores them) and the (N, C, S, S) inputs of the invert job."""
     rep = scorer(cfg["representation"], cfg.get("weights"), cfg["layer"])
     size = int(cfg.get("image_size") or rep.input_size)
-    rgb = torch.stack([resize_crop(img, size) for _, img in images])
-    return rgb, rep.convention.preprocess(rgb)
+    x0 = rep.convention.preprocess(torch.stack([resize_crop(img, size) for _, img in images]))
+    return rep.convention.deprocess(x0), x0
 
 
 def _mask(cfg: dict, phi: Tensor) -> Tensor | None:
