@@ -212,3 +212,43 @@ def test_two_processes_give_the_same_rows_as_one(tmp_path, full_run):
     assert len(rows) == 2 * 2 * 2
     _same_rows(rows, one)
     assert all(math.isfinite(r["relative_error"]) for r in rows)
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_to_the_same_rows(tmp_path, full_run):
+    """A real SIGKILL after two finished units; --resume finishes the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "preimage.train.cli", "compare", "--config", _write(tmp_path), "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        partial = list(out.glob("*.partial"))
+        if partial and len(list((partial[0] / "cells").glob("*.json"))) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (partial,) = out.glob("*.partial")
+    done = {p.stem: p.read_bytes() for p in (partial / "cells").glob("*.json")}
+    assert 2 <= len(done) < UNITS
+    assert main(["compare", "--resume", str(partial), "--quiet"]) == 0
+    (final,) = [p for p in out.iterdir() if not p.name.endswith(".partial")]
+    assert all((final / "cells" / f"{k}.json").read_bytes() == v for k, v in done.items())
+    _same_rows(read_csv(final / "results.csv"), read_csv(full_run / "results.csv"))
+
+
+@pytest.mark.slow
+def test_wandb_logs_one_offline_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = json.loads(json.dumps(CONFIG))
+    del cfg["representations"]["squeezenet"]
+    run = compare(_write(tmp_path, cfg), out=tmp_path / "runs", quiet=True, wandb=True)
+    runs = list((run / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
