@@ -4,7 +4,7 @@ A unit (method × representation × layer) is one batched job over N images × R
 it yields N·R cells (rows of ``results.csv``):
 
 - ``relative_error`` √(‖m⊙(Φ(x*) − Φ₀)‖² / ‖m⊙Φ₀‖²) (IJCV'16), m the job's feature mask
-  (match.neigh / filter_group / channels);
+  (objective.neigh / filter_group / channels);
 - ``table1_error`` the CVPR'15 Table 1 error ‖Φ(x*ᵢ) − Φ(xᵢ)‖² / mean_{i,j}‖Φ(xᵢ) − Φ(xⱼ)‖²,
   normaliser over this comparison's image set (i = j included, as deep-goggle;
   :func:`preimage.inversion.metrics.table1_error`), on ``score_channels`` where the preset
@@ -44,7 +44,7 @@ def originals(cfg: dict, images: list[tuple[str, Tensor]]) -> tuple[Tensor, Tens
 
 
 def _mask(cfg: dict, phi: Tensor) -> Tensor | None:
-    m = cfg.get("match") or {}
+    m = cfg.get("objective") or {}
     if not (m.get("neigh") or m.get("filter_group") or m.get("channels")):
         return None
     mask = feature_mask(phi.shape, m.get("neigh"), m.get("filter_group"), phi.device, phi.dtype)

@@ -42,7 +42,7 @@ def _layer_order(plan: Plan):
 
 def _box(record: dict, layer: str):
     cfg = record["config"]
-    neigh = (cfg.get("match") or {}).get("neigh")
+    neigh = (cfg.get("objective") or {}).get("neigh")
     if not neigh or not record["rows"]:
         return None
     rep = scorer(cfg["representation"], cfg.get("weights"), layer)

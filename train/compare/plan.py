@@ -74,9 +74,9 @@ def _variants(label: str, group: GroupSpec) -> list[tuple[str, str, str, list[st
                 raise PreimageError(f"representations.{label}.probes.layers names {layer!r}, which is not one of "
                                     f"the group's layers: {', '.join(group.layers)}")
             if p.neigh:
-                out.append((f"{p.method}:neigh{p.neigh}", p.method, layer, [f"match.neigh={p.neigh}"]))
+                out.append((f"{p.method}:neigh{p.neigh}", p.method, layer, [f"objective.neigh={p.neigh}"]))
             for g in p.filter_groups:
-                out.append((f"{p.method}:group{g}", p.method, layer, [f"match.filter_group={g}"]))
+                out.append((f"{p.method}:group{g}", p.method, layer, [f"objective.filter_group={g}"]))
     return out
 
 

@@ -58,8 +58,7 @@ def run_unit(unit: Unit, plan: Plan, run: Path, device: torch.device | str) -> d
     rows, rec, orig = cell_metrics(unit.cfg, plan.images, out.images, out.seconds, device)
     r = int(unit.cfg.get("repeats", 1))
     names = [n for n, _ in plan.images]
-    method = unit.cfg.get("method")
-    kind = (method.get("name") if isinstance(method, dict) else method) or "optimisation"
+    kind = (unit.cfg.get("method") or {}).get("name", "optimisation")
     record = {"representation": unit.representation, "method": unit.method, "layer": unit.layer, "kind": kind,
               "preset": unit.cfg.get("name"), "status": out.status, "steps": out.steps, "seconds": out.seconds,
               "config": unit.cfg,

@@ -52,7 +52,7 @@ class MethodSpec:
 @dataclass
 class ProbeSpec:
     """CVPR'15 Sec. 4.2 probes of one method: the centre ``neigh``×``neigh`` window of
-    neurons (match.neigh) and channel groups (match.filter_group)."""
+    neurons (objective.neigh) and channel groups (objective.filter_group)."""
 
     method: str
     layers: list[str] = field(default_factory=list)   # empty: every layer of the group
@@ -182,13 +182,43 @@ def load_raw(spec: str) -> dict:
     return raw
 
 
+def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
+    """A copy of ``raw`` with dotted ``key=value`` overrides (YAML values); a key that the
+    config lacks is an error naming the keys it has (typos are never silently ignored)."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise PreimageError(f"override {item!r} is not of the form key=value (e.g. restarts=1)")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise PreimageError(f"override {item!r}: the value is not valid YAML; quote it or fix the brackets") \
+                from None
+        node = raw
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                where = ".".join(parts[:i]) or "the comparison config"
+                have = ", ".join(map(str, node)) if isinstance(node, dict) else "nothing (not a mapping)"
+                near = difflib.get_close_matches(part, list(map(str, node)) if isinstance(node, dict) else [], n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise PreimageError(f"cannot override {key!r}: {where} has no key {part!r}{hint}; it has {have}")
+            if i == len(parts) - 1:
+                node[part] = parsed
+            else:
+                node = node[part]
+    return raw
+
+
 def load_spec(spec: str, overrides: Sequence[str] = ()) -> tuple[CompareSpec, dict]:
     """Preset/path + ``key=value`` overrides (dotted, YAML values) → (spec, resolved mapping)."""
-    from preimage.train.config import apply_overrides
-
     raw = load_raw(spec)
     for key in ("image_size", "restarts", "seed"):  # optional keys can be overridden too
         raw.setdefault(key, {"restarts": 1, "seed": 0}.get(key))
+    for group in (raw.get("representations") or {}).values():
+        if isinstance(group, dict):
+            group.setdefault("probes", None)
     raw = apply_overrides(raw, overrides)
     return parse_spec(copy.deepcopy(raw)), raw
 
