@@ -25,7 +25,8 @@ def layer_figure(s: LayerStats, phi: Tensor, path: Path, bins: int = 100) -> Non
     fig, axes = plt.subplots(1, 4, figsize=(16, 4))
     cov, prec, g = s.covariance.cpu().numpy(), s.precision.cpu().numpy(), s.gram.cpu().numpy()
     for ax, m, title in ((axes[0], cov, f"covariance ({s.window}×{s.window} window)\n"
-                                       f"Toeplitz distance {s.toeplitz_distance_covariance:.3f} (floor ≈ {s.sampling_floor:.3f})"),
+                                       f"Toeplitz distance {s.toeplitz_distance_covariance:.3f} "
+                                       f"(floor ≈ {s.sampling_floor:.3f})"),
                          (axes[1], prec, f"inverse covariance\nToeplitz distance {s.toeplitz_distance_inverse:.3f} "
                                          f"(stationary: {s.toeplitz_bound_inverse:.3f})"),
                          (axes[2], g, f"Gram matrix ({s.shape[0]} channels)")):

@@ -86,7 +86,8 @@ def _check_keys(cls: type, raw: dict, where: str) -> None:
             near = difflib.get_close_matches(str(key), valid, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise PreimageError(f"unknown key {key!r} in {where}{hint}; valid keys: {', '.join(valid)}")
-    missing = [f.name for f in fields(cls) if f.name not in raw and f.default is MISSING and f.default_factory is MISSING]
+    missing = [f.name for f in fields(cls)
+               if f.name not in raw and f.default is MISSING and f.default_factory is MISSING]
     if missing:
         raise PreimageError(f"{where} lacks {', '.join(repr(m) for m in missing)}")
 

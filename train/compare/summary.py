@@ -62,7 +62,8 @@ def table1(groups: dict, kinds: dict[tuple[str, str], str]) -> list[str]:
     body += [[title] + [cell(groups[k], col, sc, d) for k in keys] for col, sc, d, title in TABLE1_ROWS]
     ref = [CVPR15_TABLE1.get((k[0], kinds.get((k[0], k[1]), ""))) for k in keys]
     if any(ref):
-        body.append(["paper (%, CVPR'15 Table 1: 227², 800 steps)"] + [f"{r[0]:.2f} ± {r[1]:.2f}" if r else "" for r in ref])
+        body.append(["paper (%, CVPR'15 Table 1: 227², 800 steps)"]
+                    + [f"{r[0]:.2f} ± {r[1]:.2f}" if r else "" for r in ref])
     return ["## Table 1: shallow representations (CVPR'15 layout)", ""] + _table(header, body) + [""]
 
 
