@@ -93,7 +93,7 @@ def test_summary_numbers_are_the_csv_aggregates(full_run):
     assert t1[""] == ["HOG"] and t1["method"] == ["cvpr15"]
     assert t1["error (%)"][0] == agg("hog", "cvpr15", "hog", "table1_error", 100, 2)
     assert t1["paper (%, CVPR'15 Table 1: 227², 800 steps)"] == ["28.10 ± 7.87"]
-    assert "ghost on squeezenet: left out (unknown preset 'no-such-preset'" in text
+    assert "- ghost on squeezenet (conv1, pool1): left out, unknown preset 'no-such-preset'\n" in text
     assert "hog" in SHALLOW
 
 

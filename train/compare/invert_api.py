@@ -61,8 +61,9 @@ def prepare(cfg: dict, images: list[tuple[str, Tensor]]) -> Prepared:
 
 
 def execute(prepared: Prepared, device: torch.device | str = "cpu") -> Output:
-    """Run the job on ``device``; a divergence is reported in ``status``, not raised."""
-    from preimage.inversion import DivergenceError
+    """Run the job on ``device``; a divergence (or a method failing while it runs) is
+    reported in ``status``, not raised: one cell must not lose the comparison."""
+    from preimage.representations.errors import PreimageError
 
     job = prepared.job
     if torch.device(device).type != "cpu":
@@ -71,6 +72,6 @@ def execute(prepared: Prepared, device: torch.device | str = "cpu") -> Output:
     start = time.perf_counter()
     try:
         res = job.method.run(job, [])
-    except DivergenceError as e:
-        return Output(None, 0, time.perf_counter() - start, f"diverged: {e}")
+    except PreimageError as e:  # DivergenceError included
+        return Output(None, 0, time.perf_counter() - start, f"failed: {e}")
     return Output(res.images.cpu(), res.steps, time.perf_counter() - start)

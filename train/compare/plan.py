@@ -4,7 +4,7 @@ over all images × restarts), validated before any work starts.
 Validation builds every job: a missing preset, an override the preset lacks, an unknown
 layer, a missing checkpoint or an image too small for a layer is a :class:`PreimageError`
 here. Methods marked ``optional`` that fail for a reason other than the layer are left
-out with a one-line note; required ones (and every method named with ``--methods``) stop
+out at that layer with a one-line note; required ones (and every method named with ``--methods``) stop
 the comparison.
 """
 
@@ -94,7 +94,7 @@ def build_plan(spec: CompareSpec, images: list[tuple[str, Tensor]], methods: Seq
     if unknown:
         raise PreimageError(f"unknown method {unknown[0]!r}; the comparison defines {', '.join(sorted(every))}")
     units: list[Unit] = []
-    notes: list[str] = []
+    left: dict[tuple[str, str, str], list[str]] = {}
     for label, group in spec.representations.items():
         for layer in group.layers:
             scorer_rep = None
@@ -110,9 +110,9 @@ def build_plan(spec: CompareSpec, images: list[tuple[str, Tensor]], methods: Seq
                 break
             if scorer_rep is None and not all(m.optional for m in group.methods.values()):
                 raise PreimageError(f"no preset of representations.{label} could be loaded")
-        left_out: set[str] = set()
+        left_out: set[tuple[str, str]] = set()
         for column, name, layer, extra in _variants(label, group):
-            if named and name not in named or name in left_out:
+            if named and name not in named or (name, layer) in left_out:
                 continue
             m = group.methods[name]
             optional = m.optional and name not in named
@@ -122,9 +122,13 @@ def build_plan(spec: CompareSpec, images: list[tuple[str, Tensor]], methods: Seq
             except PreimageError as e:
                 if not optional:
                     raise PreimageError(f"method {name!r} on {label} {layer}: {e}") from None
-                left_out.add(name)
-                units = [u for u in units if not (u.representation == label and u.method.split(":")[0] == name)]
-                notes.append(f"{name} on {label}: left out ({e})")
+                left_out.add((name, layer))  # this layer only: a shipped model may exist for others
+                units = [u for u in units if not (u.representation == label and u.layer == layer
+                                                  and u.method.split(":")[0] == name)]
+                why = str(e).split("; ")[0]  # the problem, without the list of alternatives
+                left.setdefault((label, name, why), []).append(layer)
+    notes = [f"{name} on {label} ({', '.join(layers)}): left out, {why}"
+             for (label, name, why), layers in left.items()]
     if not units:
         raise PreimageError("nothing to compare: every method was left out (" + "; ".join(notes) + ")")
     return Plan(units, notes, images, images_digest(images), named)
