@@ -252,3 +252,21 @@ def test_wandb_logs_one_offline_run(tmp_path, monkeypatch):
     run = compare(_write(tmp_path, cfg), out=tmp_path / "runs", quiet=True, wandb=True)
     runs = list((run / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+
+
+def test_spec_types_and_required_keys_are_checked():
+    from preimage.representations.errors import PreimageError
+    from preimage.train.compare.spec import parse_spec
+
+    good = json.loads(json.dumps(CONFIG))
+    assert parse_spec(good).representations["squeezenet"].probes.neigh == 3
+    for key, value, message in [("restarts", "two", "restarts must be a int"), ("restarts", 0, "at least 1"),
+                                ("images", 3, "images must be a list"), ("name", None, None)]:
+        bad = json.loads(json.dumps(CONFIG))
+        if message is None:
+            del bad[key]
+            message = "lacks 'name'"
+        else:
+            bad[key] = value
+        with pytest.raises(PreimageError, match=message):
+            parse_spec(bad)
