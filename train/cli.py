@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "invert": "preimage.train.commands.invert",
     "prior": "preimage.train.commands.prior",
     "inverter": "preimage.train.commands.inverter",
+    "compare": "preimage.train.commands.compare",
+    "stats": "preimage.train.commands.stats",
 }
 
 

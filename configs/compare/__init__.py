@@ -1,0 +1,1 @@
+"""Comparison presets for ``preimage compare`` (YAML)."""

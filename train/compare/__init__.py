@@ -1,0 +1,8 @@
+"""``preimage compare``: every method side by side on the same images, layers and metrics
+(spec → plan → units run by Lightning Fabric ranks → merged tables and figures)."""
+
+from preimage.train.compare.plan import Plan, Unit, build_plan
+from preimage.train.compare.runner import Launch, execute_plan
+from preimage.train.compare.spec import CompareSpec, load_spec
+
+__all__ = ["CompareSpec", "Launch", "Plan", "Unit", "build_plan", "execute_plan", "load_spec"]
