@@ -57,7 +57,9 @@ def prepare(cfg: dict, images: list[tuple[str, Tensor]]) -> Prepared:
     """Build the job for ``images`` (raises :class:`PreimageError` on bad input)."""
     from preimage.train.invert_setup import build_job
 
-    return Prepared(cfg, build_job(cfg, images))
+    job = build_job(cfg, images)
+    job.method.prepare(job)  # a method's checkpoint is loaded and checked now, before any work
+    return Prepared(cfg, job)
 
 
 def execute(prepared: Prepared, device: torch.device | str = "cpu") -> Output:
