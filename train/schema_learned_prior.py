@@ -59,12 +59,20 @@ class LearnedPriorTerm(Term):
         z = self.space(x, feats)
         return self._s(z) * self.energy(z)
 
+    @property
+    def has_closed_form(self) -> bool:  # image-space terms only; feature-map ones below
+        return self.layer is None
+
+    def _value_and_grad(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        value, grad = self.energy.value_and_grad(z)
+        s = self._s(z)
+        return s * value, grad.mul_(s[:, None, None, None])
+
     def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
-        if self.layer is not None:
-            return None
-        value, grad = self.energy.value_and_grad(x)
-        s = self._s(x)
-        return s * value, grad * s[:, None, None, None]
+        return None if self.layer is not None else self._value_and_grad(x)
+
+    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor] | None:
+        return None if self.layer is None else self._value_and_grad(phi)
 
 
 @register_variant("priors", "learned")
