@@ -15,6 +15,7 @@ from typing import Sequence
 COMMANDS: dict[str, str] = {
     "layers": "preimage.train.commands.layers",
     "invert": "preimage.train.commands.invert",
+    "hoggle": "preimage.train.commands.hoggle",
 }
 
 
