@@ -66,7 +66,7 @@ def test_ijcv16_presets_decrease_their_energy(preset, term, chelsea64):
     cfg = apply_overrides(load_preset(preset), ["image_size=64", "repeats=1", "layer=fire3",
                                                 "optimiser.schedule=[[1, 12]]", "jitter.steps=6"])
     if term == "activation":
-        cfg["target_channel"] = 3
+        cfg["objective"]["target_channel"] = 3
     job = build_job(cfg, [("chelsea", chelsea64[0])])
     assert type(job.optimiser) is AdagradMomentum and job.box.mode == "norm"
     if term == "caricature":
@@ -79,11 +79,11 @@ def test_ijcv16_presets_decrease_their_energy(preset, term, chelsea64):
 def test_activation_needs_a_channel(chelsea64):
     from preimage.representations.errors import PreimageError
 
-    cfg = apply_overrides(load_preset("squeezenet-actmax-ijcv16"), ["target_channel=null", "image_size=64"])
+    cfg = apply_overrides(load_preset("squeezenet-actmax-ijcv16"), ["objective.target_channel=null", "image_size=64"])
     with pytest.raises(PreimageError, match="target_channel"):
         build_job(cfg, [("chelsea", chelsea64[0])])
-    cfg = apply_overrides(load_preset("squeezenet-cvpr15"), ["objective=dream"])
     with pytest.raises(PreimageError, match="unknown objective 'dream'"):
+        cfg = apply_overrides(load_preset("squeezenet-cvpr15"), ["objective=dream"])
         build_job(cfg, [("chelsea", chelsea64[0])])
 
 
