@@ -72,6 +72,7 @@ __all__ = ["PLUGINS", "BoxVariant", "BuildContext", "InitVariant", "InvertConfig
 # Modules that register more variants, imported lazily on the first variant lookup: one line each,
 # e.g. "preimage.train.schema_learned_prior".
 PLUGINS.extend([
+    "preimage.train.schema_hoggle",
 ])
 
 X0_SIGMA = 27098.11571533  # = preimage.inversion.init.X0_SIGMA (0–255 units), kept here to avoid importing torch

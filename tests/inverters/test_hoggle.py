@@ -73,8 +73,8 @@ def test_codes_solve_the_nonnegative_lasso(tiny, held_out, rep):
     g = (a @ v - y) @ v.T
     lam = tiny.meta.lam
     assert (a >= 0).all() and (a > 0).any()
-    assert torch.allclose(g[a > 0], torch.full_like(g[a > 0], -lam), atol=1e-5)
-    assert (g[a == 0] >= -lam - 1e-5).all()
+    assert torch.allclose(g[a > 0], torch.full_like(g[a > 0], -lam), atol=1e-4)
+    assert (g[a == 0] >= -lam - 1e-4).all()
 
 
 def test_pairs_align_patch_and_window(rep):

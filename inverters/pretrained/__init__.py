@@ -1,0 +1,1 @@
+"""Shipped inverse models (see README.md here for the command that reproduces each)."""
