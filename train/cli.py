@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "inverter": "preimage.train.commands.inverter",
     "compare": "preimage.train.commands.compare",
     "stats": "preimage.train.commands.stats",
+    "hoggle": "preimage.train.commands.hoggle",
 }
 
 

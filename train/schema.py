@@ -80,6 +80,7 @@ __all__ = ["PLUGINS", "BoxVariant", "BuildContext", "InitVariant", "InvertConfig
 PLUGINS.extend([
     "preimage.train.schema_learned_prior",
     "preimage.train.schema_inverter",
+    "preimage.train.schema_hoggle",
 ])
 
 X0_SIGMA = 27098.11571533  # = preimage.inversion.init.X0_SIGMA (0–255 units), kept here to avoid importing torch
