@@ -15,9 +15,10 @@ ARGS = ["-m", "preimage.train.cli", "invert", "--config", "squeezenet-cvpr15", "
         "conv1", "--quiet", "image_size=32", "repeats=1", "optimiser.schedule=[[1, 1000000]]"]
 
 
-# 130, or killed by SIGINT (which a shell also reports as 130): when the interrupt lands
-# inside an import that a C extension runs, CPython marks it unhandled even though
-# preimage catches it, and ends the process with SIGINT after the clean-up and the message.
+# 130, or killed by SIGINT, which a shell also reports as 130: an interrupt landing in the
+# middle of start-up's imports was once seen to end the process with SIGINT after the
+# clean-up and the message (CPython can flag an interrupt raised inside an extension's
+# import as unhandled even when it is caught).
 INTERRUPTED = (130, -signal.SIGINT)
 
 
