@@ -34,15 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _split(args: argparse.Namespace) -> None:
     """Trailing ``key=value`` after ``--images``/``--methods`` are overrides (as in invert)."""
-    from pathlib import Path
+    from preimage.train.commands import move_overrides
 
-    for attr in ("images", "methods"):
-        values = getattr(args, attr)
-        if values is None:
-            continue
-        keep = [v for v in values if "=" not in v or Path(v).exists()]
-        args.overrides = [v for v in values if v not in keep] + list(args.overrides)
-        setattr(args, attr, keep)
+    move_overrides(args, ("images", "methods"), empty=[])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,15 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _split_overrides(args: argparse.Namespace) -> None:
-    """``--image a b key=v`` / ``--layer l key=v``: argparse hands trailing overrides to the
-    option; anything with '=' that is not an existing file is an override."""
-    from pathlib import Path
+    """``--image a b key=v`` / ``--layer l key=v``: the trailing overrides go to ``overrides``."""
+    from preimage.train.commands import move_overrides
 
-    for attr in ("image", "layer"):
-        values = getattr(args, attr) or []
-        keep = [v for v in values if "=" not in v or Path(v).exists()]
-        args.overrides = [v for v in values if v not in keep] + list(args.overrides)
-        setattr(args, attr, keep or None)
+    move_overrides(args, ("image", "layer"))
 
 
 def _save(run, folder) -> None:
