@@ -94,19 +94,13 @@ def run_inverter(inverter: Inverter, job: Any, callbacks: Sequence[Any] = ()) ->
 
 def run_hybrid(inverter: Inverter, job: Any, callbacks: Sequence[Any] = ()) -> InversionResult:
     """``init: inverter``: optimise the job's objective from g(Φ₀); per item, keep the end
-    unless it has a higher objective than the start."""
+    unless it has a higher objective than the start (as ``preimage invert`` does)."""
+    from preimage.train.schema_builtin import keep_better_start
+
     start = time.perf_counter()
-    x0 = inverter_images(inverter, job)
-    if job.box is not None:
-        job.box(x0)
-    before = evaluate(job, x0)
-    res = invert(job.objective, x0, job.optimiser, job.steps, callbacks, job.jitter, job.box)
-    worse = res.metrics["total"] > before["total"]
-    if bool(worse.any()):
-        keep = worse.reshape(-1, *([1] * (x0.dim() - 1)))
-        res.images = torch.where(keep, x0, res.images)
-        res.metrics = {k: torch.where(worse, before[k], v) for k, v in res.metrics.items()}
+    job.init = inverter_images(inverter, job)
+    res = invert(job.objective, job.init, job.optimiser, job.steps, callbacks, job.jitter, job.box)
+    keep_better_start(job, res)
     res.seconds = time.perf_counter() - start
-    res.extra.update({"method": "hybrid", "kept_inverter_start": worse.tolist(),
-                      "start_total": before["total"].tolist()})
+    res.extra.update({"method": "hybrid", "kept_inverter_start": res.extra["kept_start"]})
     return res

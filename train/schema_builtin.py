@@ -196,4 +196,24 @@ class OptimisationMethod(MethodVariant):
     """Minimise the job's objective with its optimiser (CVPR'15 Sec. 3 / IJCV'16 Sec. 3)."""
 
     def run(self, job: Any, callbacks: Sequence[Any]) -> InversionResult:
-        return invert(job.objective, job.init, job.optimiser, job.steps, callbacks, job.jitter, job.box)
+        res = invert(job.objective, job.init, job.optimiser, job.steps, callbacks, job.jitter, job.box)
+        if getattr(job.config.init, "keep_better_start", False):
+            keep_better_start(job, res)
+        return res
+
+
+def keep_better_start(job: Any, res: InversionResult) -> InversionResult:
+    """Per item, keep the start (a warm start such as an inverter's image) where the
+    optimisation ended with a higher objective than it began with; in place."""
+    start = job.init.clone()
+    if job.box is not None:
+        job.box(start)
+    before = job.evaluate(start)
+    worse = res.metrics["total"] > before["total"]
+    if bool(worse.any()):
+        keep = worse.reshape(-1, *([1] * (start.dim() - 1)))
+        res.images = torch.where(keep, start, res.images)
+        res.metrics = {k: torch.where(worse, before[k], v) for k, v in res.metrics.items()}
+    res.extra["kept_start"] = worse.tolist()
+    res.extra["start_total"] = before["total"].tolist()
+    return res

@@ -50,9 +50,12 @@ class InverterMethod(MethodVariant):
 @register_variant("init", "inverter")
 @dataclass
 class InverterInit(InitVariant):
-    """The hybrid: start from the inverter's reconstruction g(Φ₀), repeated over restarts."""
+    """The hybrid: start from the inverter's reconstruction g(Φ₀), repeated over restarts.
+    ``keep_better_start``: per item, the result is never worse in the objective than that
+    start (the optimisation's end is kept only where it lowered the objective)."""
 
     checkpoint: str = "auto"
+    keep_better_start: bool = True
 
     def build(self, ctx: BuildContext) -> Any:
         from preimage.train.inverter_invert import images_from

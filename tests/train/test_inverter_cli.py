@@ -66,6 +66,17 @@ def test_hybrid_never_worse_than_the_inverter_alone(ckpt):
     assert torch.all(hybrid.metrics["total"] <= alone)
     assert torch.all(hybrid.history["total"][-1] < hybrid.history["total"][0])  # the gentle schedule descends
     assert hybrid.extra["kept_inverter_start"] == [False, False]
+    # the same rule where `preimage invert` runs it: the optimisation method of the hybrid preset
+    job = build_job(cfg, resolve_images(["coffee", "china"]))
+    res = job.method.run(job, [])
+    assert torch.all(res.metrics["total"] <= alone) and res.extra["kept_start"] == [False, False]
+    # a schedule that climbs out of the start keeps the start instead
+    cfg = apply_overrides(cfg, ["optimiser.schedule=[[100, 1]]", "priors.alpha=null"])
+    job = build_job(cfg, resolve_images(["coffee", "china"]))
+    res = job.method.run(job, [])
+    start_total = torch.tensor(res.extra["start_total"])
+    assert res.extra["kept_start"] == [True, True] and torch.allclose(res.metrics["total"], start_total)
+    assert torch.allclose(job.evaluate(res.images)["total"], start_total)
 
 
 @pytest.mark.parametrize("argv, message", [
