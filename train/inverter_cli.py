@@ -2,9 +2,11 @@
 :class:`InverterTask` and :class:`InverterData`.
 
 Defaults: a checkpoint of the best held-out loss and the last step (``--ckpt_path last``
-or a path resumes), early stopping on ``val/loss``, a W&B logger (offline unless
-``WANDB_MODE`` says otherwise), Lightning's progress bar, and the best inverter exported
-as ``inverter.pt`` beside the checkpoints. ``--config`` also takes the short name of a
+or a path resumes), early stopping on ``val/loss``, the runner's fresh run directory and
+CSV log (``trainer.logger`` may select
+``preimage.train.lightning_app.WandbLogger``, offline unless the user's W&B settings say
+otherwise), Lightning's progress bar, and the best inverter exported as ``inverter.pt``
+beside the checkpoints. ``--config`` also takes the short name of a
 file in ``configs/inverter/``.
 """
 
@@ -35,25 +37,13 @@ def _resolve_configs(args: list[str]) -> list[str]:
     return out
 
 
-def trainer_defaults(root: str = "runs/inverter") -> dict:
-    """Root directory, offline W&B logger, logging interval."""
-    from jsonargparse import lazy_instance
-    from lightning.pytorch.loggers import WandbLogger
-
-    return {
-        "default_root_dir": root,
-        "logger": lazy_instance(WandbLogger, offline=True, project="preimage-inverter", save_dir=root),
-        "log_every_n_steps": 10,
-    }
-
-
 def _cli_class():
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.cli import LightningCLI
 
     from preimage.train.inverter_module import ExportInverter
+    from preimage.train.lightning_app import PreimageCLI
 
-    class InverterCLI(LightningCLI):
+    class InverterCLI(PreimageCLI):
         """Checkpoints (best held-out loss and last), early stopping and the export are
         always on; their settings are ``--checkpoint.*`` and ``--early_stopping.*``."""
 
@@ -70,19 +60,16 @@ def _cli_class():
 
 
 def main(args: Sequence[str]) -> int:
-    """Run LightningCLI with ``args`` (e.g. ``["fit", "--config", "squeezenet-conv1"]``)."""
-    import os
-
+    """Run LightningCLI with ``args`` (e.g. ``["fit", "--config", "squeezenet-conv1"]``) through
+    the project's runner (:func:`preimage.train.lightning_app.run_lightning_cli`: a fresh run
+    directory under ``runs/inverter``, offline W&B when selected, one-line errors)."""
     from preimage.train import inverter_module
     from preimage.train.inverter_data import InverterData
     from preimage.train.inverter_module import InverterTask
+    from preimage.train.lightning_app import run_lightning_cli
 
-    import warnings
-
-    os.environ.setdefault("WANDB_MODE", "offline")
-    warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
     inverter_module.COMMAND[:] = ["inverter", *args]  # as typed: the command that reproduces the model
-    args = _resolve_configs(list(args))
-    _cli_class()(InverterTask, InverterData, args=args, trainer_defaults=trainer_defaults(),
-                 save_config_kwargs={"overwrite": True}, seed_everything_default=0)
+    run_lightning_cli(InverterTask, InverterData, _resolve_configs(list(args)), root="runs/inverter",
+                      prog="preimage inverter", cli_class=_cli_class(), trainer_defaults={"log_every_n_steps": 10},
+                      seed_everything_default=0)
     return 0
