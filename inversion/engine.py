@@ -114,14 +114,9 @@ def invert(objective: Objective, init: Tensor, optimiser: Optimiser, steps: int 
                 cb.on_step(info)
     if every > 1 and checked < steps:
         _check_history(hist, names, checked)
-    with torch.no_grad():  # values and features only: no backward
-        final = objective(x)
-    _check_finite(final, steps)
+    metrics = objective.metrics(x)  # values and features only: no backward
+    _check_finite(Evaluation(metrics["total"], {n: metrics[n] for n in names}, {}), steps)
     seconds = time.perf_counter() - start
-    metrics = {n: v for n, v in final.values.items()}
-    metrics["total"] = final.total
-    for n, fm in objective.feature_matches().items():
-        metrics[f"relative_error@{n}"] = fm.relative_error(final.feats[fm.layer])
     history = {n: torch.stack(v) if v else torch.empty(0, x.shape[0]) for n, v in hist.items()}
     result = InversionResult(x.detach(), history, metrics, steps, seconds)
     for cb in callbacks:

@@ -67,6 +67,17 @@ class Objective(nn.Module):
         values = {n: self.weights[n] * t(x, feats) for n, t in self.terms.items()}
         return Evaluation(sum(values.values()), values, feats)
 
+    def metrics(self, x: Tensor) -> dict[str, Tensor]:
+        """Per-item values of every term, ``total`` and ``relative_error@<term>`` of each
+        feature match at ``x`` (forward only): the engine's final metrics, for any method."""
+        with torch.no_grad():
+            ev = self(x)
+        metrics = dict(ev.values)
+        metrics["total"] = ev.total
+        for n, fm in self.feature_matches().items():
+            metrics[f"relative_error@{n}"] = fm.relative_error(ev.feats[fm.layer])
+        return metrics
+
     def energy_and_grad(self, x: Tensor, shift: tuple[int, int] = (0, 0)) -> Evaluation:
         """Values and ∂E/∂x: one backward through Φ for the feature terms, closed forms for the rest.
 

@@ -42,11 +42,7 @@ class InversionJob:
         """Per-item final values of every term, ``total`` and ``relative_error@<term>`` of
         each feature match at ``images`` (B, C, H, W): the engine's ``metrics``, for
         methods that produce images another way (inverse networks, HOGgle)."""
-        ev = self.objective.energy_and_grad(images)
-        metrics = dict(ev.values) | {"total": ev.total}
-        for name, fm in self.objective.feature_matches().items():
-            metrics[f"relative_error@{name}"] = fm.relative_error(ev.feats[fm.layer])
-        return metrics
+        return self.objective.metrics(images)
 
 
 def build_context(config: InvertConfig, images: list[tuple[str, Tensor]]) -> BuildContext:

@@ -66,16 +66,6 @@ def inverter_images(inverter: Inverter, job: Any) -> Tensor:
     return images_from(inverter, job.representation, job.x0, job.repeats)
 
 
-def evaluate(job: Any, x: Tensor) -> dict[str, Tensor]:
-    """The engine's final metrics for ``x``: every term, ``total`` and each match's relative error."""
-    ev = job.objective.energy_and_grad(x)
-    metrics = dict(ev.values)
-    metrics["total"] = ev.total
-    for n, fm in job.objective.feature_matches().items():
-        metrics[f"relative_error@{n}"] = fm.relative_error(ev.feats[fm.layer])
-    return metrics
-
-
 def run_inverter(inverter: Inverter, job: Any, callbacks: Sequence[Any] = ()) -> InversionResult:
     """``method: inverter``: one forward pass, scored with the job's objective."""
     start = time.perf_counter()
@@ -83,7 +73,7 @@ def run_inverter(inverter: Inverter, job: Any, callbacks: Sequence[Any] = ()) ->
     seconds = time.perf_counter() - start
     if job.box is not None:
         job.box(x)
-    metrics = evaluate(job, x)
+    metrics = job.evaluate(x)
     hist = {n: v[None] for n, v in metrics.items() if not n.startswith("relative_error@")}
     result = InversionResult(x, hist, metrics, 0, seconds, {"method": "inverter", "inference_seconds": seconds})
     for cb in callbacks:

@@ -48,12 +48,7 @@ class HOGgleMethod(MethodVariant):
         x = model(job.context.phi0["hog"], tuple(job.x0.shape[-2:]))  # (N, 1, H, W): deterministic,
         x = x.repeat_interleave(job.repeats, 0)                       # so every restart is the same image
         seconds = time.perf_counter() - start
-        with torch.no_grad():
-            final = job.objective(x)
-        metrics = dict(final.values)
-        metrics["total"] = final.total
-        for name, fm in job.objective.feature_matches().items():
-            metrics[f"relative_error@{name}"] = fm.relative_error(final.feats[fm.layer])
+        metrics = job.evaluate(x)
         history = {n: torch.empty(0, x.shape[0]) for n in [*job.objective.terms, "total"]}
         result = InversionResult(x, history, metrics, 0, seconds,
                                  {"method": "hoggle", "model": self.model, "hoggle_command": model.meta.command})
