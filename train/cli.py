@@ -52,27 +52,55 @@ def _command(argv: Sequence[str] | None) -> str:
     return next((a for a in args if a in COMMANDS), "")
 
 
+class _Deferred:
+    """A signal handler that only remembers: start-up imports compiled extensions (torch,
+    torchvision), and a KeyboardInterrupt raised inside Python code that one of them calls
+    can abort the interpreter (pybind11 turns it into a C++ exception thrown where none
+    may be). So while the command starts, Ctrl-C and SIGTERM are held and acted on once
+    the imports are done."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def __call__(self, signum, frame) -> None:
+        self.received = signum
+
+
+def _install(handlers: dict[int, object]) -> dict[int, object]:
+    """Set the handlers; returns the previous ones ({} where this is not the main thread)."""
+    previous = {}
+    try:
+        for sig, handler in handlers.items():
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        _install(previous)
+        return {}
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     prog = f"preimage {_command(argv)}".strip()
-    previous = None
+    deferred = _Deferred()
+    previous = _install({signal.SIGINT: deferred, signal.SIGTERM: deferred})
     try:
-        previous = signal.signal(signal.SIGTERM, _sigterm)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        return _main(argv, prog)
+        return _main(argv, prog, deferred, previous)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        _install(previous)
 
 
-def _main(argv: Sequence[str] | None, prog: str) -> int:
+def _main(argv: Sequence[str] | None, prog: str, deferred: _Deferred, previous: dict[int, object]) -> int:
     from preimage.representations.errors import PreimageError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()  # imports every command and, with them, torch
+    if previous:  # from here on, an interrupt raises at once and the command cleans up
+        sigint = previous[signal.SIGINT]
+        _install({signal.SIGINT: sigint, signal.SIGTERM: _sigterm})
+        if deferred.received == signal.SIGTERM or (deferred.received == signal.SIGINT and callable(sigint)):
+            raise KeyboardInterrupt
+    args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except PreimageError as e:
