@@ -13,6 +13,7 @@ runs with as many restarts (its figure is the mean over restarts and photos).
 
     python benchmarks/bench_learned_prior_inversion.py [--preset squeezenet-cvpr15]
         [--layers conv1 fire2 fire3 fire5] [--factors 0.03 0.1 0.3] [--size 128] [--steps 100]
+        [--photos coffee china grace_hopper]
 """
 
 from __future__ import annotations
@@ -69,19 +70,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--image-priors", nargs="*", default=IMAGE_PRIORS, help="names or files of learned image priors")
     ap.add_argument("--feature-priors", nargs="*", default=FEATURE_PRIORS, help="names or files, used together")
+    ap.add_argument("--photos", nargs="+", default=HELD_OUT,
+                    help="photos to invert (default: the held-out ones; training photos to choose a share)")
     ap.add_argument("--json", default=None, help="also write the raw numbers here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from preimage.representations import load_image
     from preimage.train.config import apply_overrides, load_preset
 
-    images = [(n, load_image(n)) for n in HELD_OUT]
+    images = [(n, load_image(n)) for n in args.photos]
     r = len(args.factors)
     common = [f"image_size={args.size}", f"repeats={r}", "x0_sigma_scale_with_size=true", "seed=0",
               schedule(args.preset, args.steps)]
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
                platform.processor())
-    print(f"# {args.preset}, {args.size}², {args.steps} steps, photos {', '.join(HELD_OUT)}, factors {args.factors}; "
+    print(f"# {args.preset}, {args.size}², {args.steps} steps, photos {', '.join(args.photos)}, factors {args.factors}; "
           f"{cpu}, {args.threads} threads, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print("| layer | variant | " + " | ".join(f"PSNR/SSIM @ {f}" for f in args.factors) + " | best | s |")
     print("|---" * (r + 4) + "|")
