@@ -49,15 +49,18 @@ def dct_filters(n: int, patch_size: int, channels: int) -> Tensor:
     return F.normalize(out.flatten(1), dim=1)
 
 
-def shift_add(cols: Tensor, channels: int, p: int, size: tuple[int, int]) -> Tensor:
-    """col2im: (B, C·p², H'·W') patch columns → (B, C, H'+p−1, W'+p−1), overlaps summed, as p²
-    strided in-place adds (same result as ``F.fold``, a few times faster for small C)."""
+def shift_add(cols: Tensor, channels: int, p: int, size: tuple[int, int], stride: int = 1,
+              out_size: tuple[int, int] | None = None) -> Tensor:
+    """col2im: (B, C·p², H'·W') columns of patches on an H' × W' grid of step ``stride`` →
+    (B, C, H, W) (default H = (H'−1)·stride + p), overlaps summed, as p² strided in-place adds
+    (same result as ``F.fold``, a few times faster for few channels)."""
     h, w = size
-    out = cols.new_zeros(cols.shape[0], channels, h + p - 1, w + p - 1)
+    hh, ww = out_size or ((h - 1) * stride + p, (w - 1) * stride + p)
+    out = cols.new_zeros(cols.shape[0], channels, hh, ww)
     c = cols.view(cols.shape[0], channels, p, p, h, w)
     for i in range(p):
         for j in range(p):
-            out[:, :, i:i + h, j:j + w] += c[:, :, i, j]
+            out[:, :, i:i + (h - 1) * stride + 1:stride, j:j + (w - 1) * stride + 1:stride] += c[:, :, i, j]
     return out
 
 

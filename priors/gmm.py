@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from preimage.priors.learned import PatchEnergy, patches_of
+from preimage.priors.learned import PatchEnergy
 from preimage.representations.errors import PreimageError
 
 _CHUNK = 256  # patches per block: the (n, K·D) buffers stay cache-sized (8192 was 1.25× slower)
@@ -38,6 +38,20 @@ class GMMPatchPrior(PatchEnergy):
         self.register_buffer("means", torch.zeros(k, d))
         self.register_buffer("precisions_cholesky", torch.eye(d).repeat(k, 1, 1))
         self.register_buffer("log_weights", torch.full((k,), -math.log(k)))
+        self.patch_stride = 1  # run-time option (not stored): see :meth:`with_patch_stride`
+
+    def with_patch_stride(self, stride: int) -> "GMMPatchPrior":
+        """A view of this prior (same buffers) that scores only the patches at every
+        ``stride``-th row and column, times stride²: an **approximation** of E (an estimate of the
+        sum over all patches from a 1/stride² subset; pixels past the last grid patch get no
+        gradient), stride² times cheaper. ``stride = 1`` (the default everywhere) is exact EPLL."""
+        import copy
+
+        if int(stride) < 1:
+            raise PreimageError(f"patch stride must be ≥ 1, got {stride}")
+        view = copy.copy(self)
+        view.patch_stride = int(stride)
+        return view
 
     @classmethod
     def fit(cls, patches: Tensor, n_components: int = 50, reg_covar: float = 1e-6, max_iter: int = 100,
@@ -91,8 +105,8 @@ class GMMPatchPrior(PatchEnergy):
         from preimage.priors.experts import shift_add
 
         self.check_input(z)
-        b, p, k, d = z.shape[0], self.patch_size, self.n_components, self.dim
-        cols = torch.nn.functional.unfold(z, p)                        # (B, D, L), patch columns
+        b, p, k, d, st = z.shape[0], self.patch_size, self.n_components, self.dim, self.patch_stride
+        cols = torch.nn.functional.unfold(z, p, stride=st)             # (B, D, L), patch columns
         L = cols.shape[2]
         lchol = self.precisions_cholesky.to(z.dtype)
         flat = lchol.permute(1, 0, 2).reshape(d, k * d)                  # [L_1 | … | L_K]
@@ -120,16 +134,23 @@ class GMMPatchPrior(PatchEnergy):
                     y.view(n, k, d).mul_(r[:, :, None])
                     g = y @ flat_t                                       # Σ_k r_k L_k y_k, (n, D)
                     gcols[i, :, s:s + n] = (g - g.mean(1, keepdim=True)).T   # adjoint of the mean removal
+        grid = ((z.shape[-2] - p) // st + 1, (z.shape[-1] - p) // st + 1)
+        if st > 1:
+            value.mul_(st * st)
         if not with_grad:
             return value, None
-        return value, shift_add(gcols, self.channels, p, (z.shape[-2] - p + 1, z.shape[-1] - p + 1))
+        if st > 1:
+            gcols.mul_(st * st)
+        return value, shift_add(gcols, self.channels, p, grid, st, z.shape[-2:])
 
     def forward(self, z: Tensor) -> Tensor:
         if torch.is_grad_enabled() and (z.requires_grad or any(t.requires_grad for t in self.buffers())):
             self.check_input(z)                                        # differentiable: through autograd
-            x = patches_of(z, self.patch_size)
+            st = self.patch_stride
+            x = torch.nn.functional.unfold(z, self.patch_size, stride=st).transpose(1, 2)
             v = (x - x.mean(2, keepdim=True)).reshape(-1, self.dim)
-            return -torch.cat([self.patch_log_prob(c)[0] for c in v.split(_CHUNK)]).reshape(z.shape[0], -1).sum(1)
+            lp = torch.cat([self.patch_log_prob(c)[0] for c in v.split(_CHUNK)])
+            return -(st * st) * lp.reshape(z.shape[0], -1).sum(1)
         return self._energy(z, False)[0]
 
     def value_and_grad(self, z: Tensor) -> tuple[Tensor, Tensor]:

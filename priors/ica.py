@@ -64,10 +64,9 @@ class OvercompleteICA(LinearExpertEnergy):
         # ρ' needs anyway replaces the exp and log1p of :func:`log_cosh`
         s = self._s
         u = y if s == 1.0 else y.mul_(s)
-        a = torch.abs(u, out=scratch)
-        total = a.sum((2, 3))                                     # Σ |u|
-        total -= a.tanh_().add_(1.0).log_().sum((2, 3))          # − Σ log(1 + tanh|u|)
-        u.tanh_()                                                 # ρ' = tanh(s y), in place
+        total = torch.abs(u, out=scratch).sum((2, 3))             # Σ |u|
+        t = u.tanh_()                                             # ρ' = tanh(s y), in place
+        total -= torch.abs(t, out=scratch).add_(1.0).log_().sum((2, 3))   # − Σ log(1 + tanh|u|)
         return total if s == 1.0 else total / s
 
     def hparams(self) -> dict:
