@@ -9,9 +9,11 @@ on the weights). Each variant adds one shipped learned prior with the default ``
 (share 0.1; the preset's box applied after each step, as the engine does): the image priors
 foe-rgb / ica-rgb / gmm-rgb, the SqueezeNet feature-map priors, and ``--extra`` untrained image
 FoEs of other sizes (``foe:N:P``, N experts on P×P×3 patches) to show what a smaller architecture
-would cost, and gmm-rgb with ``patch_stride`` 2 (``gmm-rgb/2``, an approximation; new code only). Two worker processes (new code, old code) hold every job; the parent interleaves them
-round by round and thread count by thread count, so load drift hits both alike, and reports the
-median per-step time over rounds and its ratio to the same worker's baseline.
+would cost, and gmm-rgb with ``patch_stride`` 2 (``gmm-rgb/2``, an approximation; new code only).
+For each layer in turn two worker processes (new code, old code) hold that layer's jobs; the
+parent interleaves them round by round and thread count by thread count, so load drift hits
+both alike, and reports the median per-step time over rounds and its ratio to the same
+worker's baseline.
 
     python benchmarks/bench_learned_prior_cost.py [--threads 1 2] [--rounds 3] [--steps 2] [--old main]
 """
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -150,30 +153,35 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args)
-    argv = ["--steps", str(args.steps), "--image-size", str(args.image_size), "--layers", *args.layers,
-            "--extra", *args.extra, "--threads", *map(str, args.threads)]
     here = os.environ.get("PYTHONPATH", "")
-    workers = {"new": _spawn(here, argv)}
-    if args.old:
-        workers["old"] = _spawn(str(_old_checkout(args.old)), argv)
-    for w in workers.values():
-        json.loads(w.stdout.readline())
+    old_path = str(_old_checkout(args.old)) if args.old else None
     start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = [os.getloadavg()[0]]
     times: dict[tuple[str, int, str, str], list[float]] = {}
-    for r in range(args.rounds):
-        for th in args.threads:
-            order = list(workers.items()) if r % 2 == 0 else list(workers.items())[::-1]
-            for code, w in order:
-                w.stdin.write(f"{th}\n")
-                w.stdin.flush()
-                for layer, variant, sec in json.loads(w.stdout.readline()):
-                    times.setdefault((code, th, layer, variant), []).append(sec)
-                load.append(os.getloadavg()[0])
-        print(f"# round {r + 1}/{args.rounds} done, load average {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
-    for w in workers.values():
-        w.stdin.close()
-        w.wait()
+    for layer in args.layers:                 # one pair of workers per layer: all jobs at once exceed 20 GB
+        argv = ["--steps", str(args.steps), "--image-size", str(args.image_size), "--layers", layer,
+                "--extra", *args.extra, "--threads", *map(str, args.threads)]
+        workers = {"new": _spawn(here, argv)}
+        if old_path:
+            workers["old"] = _spawn(old_path, argv)
+        for w in workers.values():
+            json.loads(w.stdout.readline())
+        for r in range(args.rounds):
+            for th in args.threads:
+                order = list(workers.items()) if r % 2 == 0 else list(workers.items())[::-1]
+                for code, w in order:
+                    w.stdin.write(f"{th}\n")
+                    w.stdin.flush()
+                    for lay, variant, sec in json.loads(w.stdout.readline()):
+                        times.setdefault((code, th, lay, variant), []).append(sec)
+                    load.append(os.getloadavg()[0])
+            print(f"# {layer}: round {r + 1}/{args.rounds} done, load average {os.getloadavg()[0]:.1f}",
+                  file=sys.stderr, flush=True)
+        for w in workers.values():
+            w.stdin.close()
+            w.wait()
+    if old_path:
+        shutil.rmtree(old_path, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"# {_machine()}; {start} to {time.strftime('%H:%M UTC', time.gmtime())}; "
           f"1-min load average {min(load):.1f}–{max(load):.1f}")
