@@ -1,94 +1,204 @@
 """Added cost of a learned prior to one inversion step (objective value + gradient + optimiser
-step) at conv-layer resolution, against the same step without it, in one run.
+step) at conv-layer resolution, against the same step without it, in one run; the code of this
+checkout ("new") against another git revision ("old", default ``main``) in the same run.
 
-Setting: the ``squeezenet-cvpr15`` preset inverting ``conv1`` of a 227×227 image (TV + α
-handcrafted priors, momentum), batch of one. Each variant adds one learned prior: the image
-priors foe-rgb / ica-rgb / gmm-rgb and the feature-map priors at conv1 / fire3. Shipped priors
-are used when present; otherwise an untrained prior of the shipped configuration's shape
-(``configs/prior/<name>.yaml``; the cost does not depend on the weights). Rounds are
-interleaved (each round times every variant once) and the median per-step time is reported
-with its ratio to the baseline's median.
+Setting: the ``squeezenet-cvpr15`` preset (TV + α handcrafted priors, momentum), one 227×227
+image (coffee), batch 1, inverting each of ``--layers`` (``net:layer``; SqueezeNet 1.1 with its
+shipped weights, AlexNet and VGG16 with seeded random weights: the cost of a step does not depend
+on the weights). Each variant adds one shipped learned prior with the default ``weight: auto``
+(share 0.1; the preset's box applied after each step, as the engine does): the image priors
+foe-rgb / ica-rgb / gmm-rgb, the SqueezeNet feature-map priors, and ``--extra`` untrained image
+FoEs of other sizes (``foe:N:P``, N experts on P×P×3 patches) to show what a smaller architecture
+would cost, and gmm-rgb with ``patch_stride`` 2 (``gmm-rgb/2``, an approximation; new code only).
+For each layer in turn two worker processes (new code, old code) hold that layer's jobs; the
+parent interleaves them round by round and thread count by thread count, so load drift hits
+both alike, and reports the median per-step time over rounds and its ratio to the same
+worker's baseline.
 
-    python benchmarks/bench_learned_prior_cost.py [--steps 5] [--rounds 7] [--threads 1]
+    python benchmarks/bench_learned_prior_cost.py [--threads 1 2] [--rounds 3] [--steps 2] [--old main]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
-
-import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_PRIORS = ["foe-rgb", "ica-rgb", "gmm-rgb"]
 FEATURE_PRIORS = {"foe-squeezenet-conv1": "conv1", "foe-squeezenet-fire3": "fire3"}
+LAYERS = ["squeezenet:conv1", "squeezenet:fire3", "squeezenet:fire5", "alexnet:conv3", "alexnet:conv5",
+          "vgg16:conv3_1", "vgg16:conv4_1"]
 
 
-def prior_file(name: str, tmp: Path) -> tuple[str, str]:
-    """Path to the shipped prior, or to an untrained one of the same shape; and which it is."""
-    from preimage.priors import GMMPatchPrior, list_priors, save_prior
-    from preimage.priors.store import PRETRAINED
+def _extra_prior(spec: str, tmp: Path) -> str:
+    """An untrained image FoE ``foe:N:P`` (N experts, P×P×3) saved to a file."""
+    import torch
 
-    if name in list_priors():
-        return str(PRETRAINED / f"{name}.pt"), "shipped"
-    cfg = yaml.safe_load((ROOT / "configs" / "prior" / f"{name}.yaml").read_text())
-    model, data = cfg["model"], cfg.get("data", {})
-    if "energy" in model:
-        module, cls = model["energy"]["class_path"].rsplit(".", 1)
-        energy = getattr(__import__(module, fromlist=[cls]), cls)(**model["energy"]["init_args"])
-    else:
-        c = 1 if data.get("grey") else 3
-        energy = GMMPatchPrior(c, data["patch_size"], model["n_components"])
-    meta = {"layer": data.get("layer"), "representation": data.get("representation")}
-    return str(save_prior(energy, tmp / f"{name}.pt", meta)), "untrained, same shape"
+    from preimage.priors import FieldOfExperts, save_prior
+
+    _, n, p = spec.split(":")
+    energy = FieldOfExperts(3, int(p), int(n))
+    energy.whitening.fitted.fill_(True)
+    with torch.no_grad():
+        energy.whitening.matrix.copy_(torch.eye(energy.dim)[None])
+    return str(save_prior(energy, tmp / f"foe-{n}-{p}.pt", {"layer": None, "representation": None}))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--image-size", type=int, default=227)
-    ap.add_argument("--layer", default="conv1", help="the inverted layer (conv1: Φ is cheapest, the worst case)")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    import tempfile
-
+def build_jobs(layers: list[str], extra: list[str], size: int) -> dict[tuple[str, str], object]:
+    """(layer, variant) → InversionJob, for every layer and the variants that apply to it."""
     from preimage.representations import load_image
+    from preimage.representations.errors import PreimageError
     from preimage.train.config import apply_overrides, load_preset
     from preimage.train.invert_setup import build_job
 
     tmp = Path(tempfile.mkdtemp())
-    base = apply_overrides(load_preset("squeezenet-cvpr15"), [f"layer={args.layer}", "repeats=1", f"image_size={args.image_size}"])
-    variants: dict[str, list[str]] = {"baseline": []}
-    source = {}
-    for name in IMAGE_PRIORS + list(FEATURE_PRIORS):
-        path, source[name] = prior_file(name, tmp)
-        variants[f"+{name}"] = ["priors.learned.type=learned", f"priors.learned.prior={path}", "priors.learned.weight=1e-3"]
     img = [("coffee", load_image("coffee"))]
-    jobs = {k: build_job(apply_overrides(base, o), img) for k, o in variants.items()}
-    times: dict[str, list[float]] = {k: [] for k in jobs}
-    for _ in range(args.rounds):
-        for k, job in jobs.items():
+    jobs = {}
+    for spec in layers:
+        net, layer = spec.split(":")
+        weights = [] if net == "squeezenet" else ["weights=random"]
+        base = apply_overrides(load_preset("squeezenet-cvpr15"),
+                               [f"representation={net}", *weights, f"layer={layer}", "repeats=1", f"image_size={size}"])
+        priors = {name: name for name in IMAGE_PRIORS}
+        if net == "squeezenet":
+            priors.update({name: name for name in FEATURE_PRIORS})
+        priors.update({x: _extra_prior(x, tmp) if x.startswith("foe:") else x.split("/")[0] for x in extra})
+        jobs[(spec, "baseline")] = build_job(base, img)
+        for name, path in priors.items():
+            over = ["priors.learned.type=learned", f"priors.learned.prior={path}"]
+            if "/" in name:                               # gmm-rgb/2: patch_stride 2 (this checkout only)
+                try:
+                    jobs[(spec, f"+{name}")] = build_job(apply_overrides(base, [*over, f"priors.learned.patch_stride={name.split('/')[1]}"]), img)
+                except Exception:                         # the old code has no patch_stride
+                    pass
+                continue
+            try:                                          # the default weight: auto (share 0.1)
+                jobs[(spec, f"+{name}")] = build_job(apply_overrides(base, over), img)
+            except PreimageError:                         # an untrained prior may not rate noise higher
+                jobs[(spec, f"+{name}")] = build_job(apply_overrides(base, [*over, "priors.learned.weight=1e-3"]), img)
+    return jobs
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Hold the jobs; for each ``threads`` line on stdin time every job and print JSON."""
+    import torch
+
+    jobs = build_jobs(args.layers, args.extra, args.image_size)
+    print(json.dumps({"ready": [list(k) for k in jobs]}), flush=True)
+    for line in sys.stdin:
+        torch.set_num_threads(int(line))
+        out = []
+        for (layer, variant), job in jobs.items():
             x = job.init.clone()
             job.optimiser.reset(x)
-            t0 = time.perf_counter()
-            for t in range(args.steps):
+            for t in range(args.steps + 1):                        # as the engine: step, then the box
+                if t == 1:                                          # the first step is a warm-up
+                    t0 = time.perf_counter()
                 ev = job.objective.energy_and_grad(x)
                 job.optimiser.step(x, ev.grad, t, None)
-            times[k].append((time.perf_counter() - t0) / args.steps)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    print(f"# {cpu}, {args.threads} thread(s), torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"# squeezenet-cvpr15 @ {args.layer}, {args.image_size}², batch 1, median of {args.rounds} rounds × {args.steps} steps")
-    b = statistics.median(times["baseline"])
-    print("| variant | prior | ms / step | ratio to baseline |\n|---|---|---|---|")
-    for k, v in times.items():
-        m = statistics.median(v)
-        print(f"| {k} | {source.get(k[1:], '-')} | {1000 * m:.1f} | {m / b:.2f} |")
+                if job.box is not None:
+                    job.box(x)
+            out.append([layer, variant, (time.perf_counter() - t0) / args.steps])
+        print(json.dumps(out), flush=True)
+
+
+def _old_checkout(ref: str) -> Path:
+    """``git archive`` of ``ref`` as an importable ``preimage`` package in a temporary folder."""
+    tmp = Path(tempfile.mkdtemp(prefix="preimage-old-"))
+    (tmp / "preimage").mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp / "preimage")], input=archive, check=True)
+    return tmp
+
+
+def _spawn(pythonpath: str, argv: list[str]) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=pythonpath, OMP_NUM_THREADS=str(max(argv_threads(argv))))
+    return subprocess.Popen([sys.executable, __file__, "--worker", *argv], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+
+
+def argv_threads(argv: list[str]) -> list[int]:
+    i = argv.index("--threads")
+    return [int(a) for a in argv[i + 1:] if a.isdigit()][:8] or [1]
+
+
+def _machine() -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+               platform.processor())
+    import torch
+
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--image-size", type=int, default=227)
+    ap.add_argument("--layers", nargs="+", default=LAYERS, help="net:layer, net one of squeezenet, alexnet, vgg16")
+    ap.add_argument("--extra", nargs="*", default=["foe:24:3", "foe:32:5", "gmm-rgb/2"],
+                    help="untrained image FoEs foe:N:P; NAME/S: a shipped GMM with patch_stride S")
+    ap.add_argument("--old", default="main", help="git revision timed as the old code ('' for none)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    here = os.environ.get("PYTHONPATH", "")
+    old_path = str(_old_checkout(args.old)) if args.old else None
+    start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load = [os.getloadavg()[0]]
+    times: dict[tuple[str, int, str, str], list[float]] = {}
+    for layer in args.layers:                 # one pair of workers per layer: all jobs at once exceed 20 GB
+        argv = ["--steps", str(args.steps), "--image-size", str(args.image_size), "--layers", layer,
+                "--extra", *args.extra, "--threads", *map(str, args.threads)]
+        workers = {"new": _spawn(here, argv)}
+        if old_path:
+            workers["old"] = _spawn(old_path, argv)
+        for w in workers.values():
+            json.loads(w.stdout.readline())
+        for r in range(args.rounds):
+            for th in args.threads:
+                order = list(workers.items()) if r % 2 == 0 else list(workers.items())[::-1]
+                for code, w in order:
+                    w.stdin.write(f"{th}\n")
+                    w.stdin.flush()
+                    for lay, variant, sec in json.loads(w.stdout.readline()):
+                        times.setdefault((code, th, lay, variant), []).append(sec)
+                    load.append(os.getloadavg()[0])
+            print(f"# {layer}: round {r + 1}/{args.rounds} done, load average {os.getloadavg()[0]:.1f}",
+                  file=sys.stderr, flush=True)
+        for w in workers.values():
+            w.stdin.close()
+            w.wait()
+    if old_path:
+        shutil.rmtree(old_path, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"# {_machine()}; {start} to {time.strftime('%H:%M UTC', time.gmtime())}; "
+          f"1-min load average {min(load):.1f}–{max(load):.1f}")
+    print(f"# squeezenet-cvpr15 preset, {args.image_size}², batch 1, median of {args.rounds} interleaved rounds × "
+          f"{args.steps} steps; new = this checkout, old = {args.old or '-'}; ratio = step with prior / step without")
+    for th in args.threads:
+        print(f"\n{th} thread(s)\n\n| layer | variant | new ms/step | new ratio | old ms/step | old ratio |\n|---|---|---|---|---|---|")
+        for (code, t, layer, variant), m in med.items():
+            if code != "new" or t != th:
+                continue
+            row = f"| {layer} | {variant} | {1000 * m:.1f} | {m / med[('new', th, layer, 'baseline')]:.2f} |"
+            if ("old", th, layer, variant) in med:
+                o = med[("old", th, layer, variant)]
+                row += f" {1000 * o:.1f} | {o / med[('old', th, layer, 'baseline')]:.2f} |"
+            else:
+                row += " – | – |"
+            print(row)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,21 @@ def dct_filters(n: int, patch_size: int, channels: int) -> Tensor:
     return F.normalize(out.flatten(1), dim=1)
 
 
+def shift_add(cols: Tensor, channels: int, p: int, size: tuple[int, int], stride: int = 1,
+              out_size: tuple[int, int] | None = None) -> Tensor:
+    """col2im: (B, C·p², H'·W') columns of patches on an H' × W' grid of step ``stride`` →
+    (B, C, H, W) (default H = (H'−1)·stride + p), overlaps summed, as p² strided in-place adds
+    (same result as ``F.fold``, a few times faster for few channels)."""
+    h, w = size
+    hh, ww = out_size or ((h - 1) * stride + p, (w - 1) * stride + p)
+    out = cols.new_zeros(cols.shape[0], channels, hh, ww)
+    c = cols.view(cols.shape[0], channels, p, p, h, w)
+    for i in range(p):
+        for j in range(p):
+            out[:, :, i:i + (h - 1) * stride + 1:stride, j:j + (w - 1) * stride + 1:stride] += c[:, :, i, j]
+    return out
+
+
 class LinearExpertEnergy(PatchEnergy):
     """Σ α_i ρ(w_iᵀ x̃) over patches; subclasses give ρ, ρ', ρ'' (:meth:`potential`)."""
 
@@ -131,8 +146,7 @@ class LinearExpertEnergy(PatchEnergy):
             return out.reshape(a.shape[0], self.channels, p, p)
         if g > 1:
             return F.conv_transpose2d(a, f, groups=g)
-        size = (a.shape[-2] + p - 1, a.shape[-1] + p - 1)       # col2im of one GEMM: faster than conv_transpose
-        return F.fold(f.flatten(1).T @ a.flatten(2), size, p)
+        return shift_add(f.flatten(1).T @ a.flatten(2), self.channels, p, a.shape[-2:])
 
     # --- energy, gradient, second derivatives ---------------------------------------------
     def _alpha(self, z: Tensor) -> Tensor:
@@ -147,12 +161,44 @@ class LinearExpertEnergy(PatchEnergy):
         return self.potential(y, 0), self.potential(y, 1)
 
     def value_and_grad(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """(E(z), ∂E/∂z). Differentiable in the parameters when autograd records (score
+        matching); otherwise (inversion, denoising under ``no_grad``) the in-place path
+        :meth:`_value_and_grad_inplace`, same values, without the autograd-safe temporaries."""
+        if torch.is_grad_enabled() and (z.requires_grad or any(q.requires_grad for q in self.parameters())):
+            y, f = self.responses(z)
+            alpha = self.alpha.to(z.dtype)
+            rho, rho1 = self.potentials(y)
+            value = rho.sum((2, 3)) @ alpha                          # Σ_i α_i Σ_patches ρ(y_i)
+            grad = self._adjoint(rho1, f * alpha[:, None, None, None])  # α folded into the filters
+            return value, grad
+        with torch.no_grad():
+            return self._value_and_grad_inplace(z)
+
+    def _value_and_grad_inplace(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """One convolution for y, one fused pass family turning y into ρ'(y) in place while
+        summing ρ(y) (:meth:`potential_sums_`, into a scratch buffer kept between calls), and
+        the adjoint with α folded into the filters."""
         y, f = self.responses(z)
         alpha = self.alpha.to(z.dtype)
+        scratch = self._scratch_like(y)
+        value = self.potential_sums_(y, scratch) @ alpha
+        return value, self._adjoint(y, f * alpha[:, None, None, None])
+
+    def _scratch_like(self, y: Tensor) -> Tensor:
+        """A buffer shaped like ``y``, reused between calls: large maps freshly allocated every
+        step cost page faults comparable to the arithmetic (not saved with the module)."""
+        buf = self.__dict__.get("_scratch")
+        if buf is None or buf.shape != y.shape or buf.dtype != y.dtype or buf.device != y.device:
+            buf = torch.empty_like(y, memory_format=torch.contiguous_format)
+            self.__dict__["_scratch"] = buf
+        return buf
+
+    def potential_sums_(self, y: Tensor, scratch: Tensor) -> Tensor:
+        """Σ_patches ρ(y) per item and filter (B, n_filters); ``y`` is overwritten by ρ'(y).
+        Subclasses fuse this into a few in-place passes; ``scratch`` is free memory like ``y``."""
         rho, rho1 = self.potentials(y)
-        value = rho.sum((2, 3)) @ alpha                          # Σ_i α_i Σ_patches ρ(y_i)
-        grad = self._adjoint(rho1, f * alpha[:, None, None, None])  # α folded into the filters
-        return value, grad
+        y.copy_(rho1)
+        return rho.sum((2, 3))
 
     def laplacian(self, z: Tensor) -> Tensor:
         """ΔE(z) = tr ∇²E, exactly, (B,)."""

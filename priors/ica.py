@@ -59,6 +59,16 @@ class OvercompleteICA(LinearExpertEnergy):
         u = y if self._s == 1.0 else self._s * y
         return log_cosh(u) / self._s, torch.tanh(u)
 
+    def potential_sums_(self, y: Tensor, scratch: Tensor) -> Tensor:
+        # log cosh u = |u| − log(1 + tanh|u|)  (1 + e^{−2|u|} = 2 / (1 + tanh|u|)): the tanh that
+        # ρ' needs anyway replaces the exp and log1p of :func:`log_cosh`
+        s = self._s
+        u = y if s == 1.0 else y.mul_(s)
+        total = torch.abs(u, out=scratch).sum((2, 3))             # Σ |u|
+        t = u.tanh_()                                             # ρ' = tanh(s y), in place
+        total -= torch.abs(t, out=scratch).add_(1.0).log_().sum((2, 3))   # − Σ log(1 + tanh|u|)
+        return total if s == 1.0 else total / s
+
     def hparams(self) -> dict:
         h = super().hparams()
         h["n_components"] = h.pop("n_experts")
