@@ -160,6 +160,7 @@ class ExportInverter(Callback):
             pl_module.load_state_dict(state)
         score = getattr(ckpt, "best_model_score", None)
         meta = {"mode": pl_module.mode, "steps": int(trainer.global_step), "block": pl_module.inverter.spec.block,
+                "feature_loss": pl_module.feature_weight,
                 "val_loss": None if score is None else float(score),
                 "command": " ".join(["preimage", *COMMAND]) if COMMAND else None}
         paths = []
