@@ -79,7 +79,8 @@ class InverterTask(LightningModule):
         object.__setattr__(self, "phi", rep.with_taps(stages) if hasattr(rep, "with_taps") else rep)
         self.mode, self.feature_weight = mode, float(feature_loss)
         if len(self.inverter.blocks) == 1 and mode in SAME_WITH_ONE_MODULE:
-            logging.getLogger("lightning.pytorch").info(
+            # WARNING: the command line shows Lightning's warnings only (lightning_app.py)
+            logging.getLogger("lightning.pytorch").warning(
                 f"{representation} {layer} has one inverse module (image ← {layer}): the modes "
                 f"{', '.join(SAME_WITH_ONE_MODULE)} are the same training (the module's target is the image)")
 
