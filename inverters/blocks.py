@@ -50,18 +50,30 @@ def up_factors(stride: int) -> list[int]:
 class InverseBlock(nn.Module):
     """Φₖ (B, c_in, h, w) → Φₖ₋₁ (B, c_out, H, W) with H ≈ stride · h.
 
-    ``width``: channels of the hidden maps. The output is linear (the target may be a
-    pre-ReLU map or the image in input units).
+    ``width``: channels of the hidden maps. ``depth``: 3×3 convolutions (each with a ReLU)
+    at the input's resolution before the up-steps, so every output pixel sees ``depth`` more
+    cells of context on each side (HOG's cells are normalised over 2×2-cell blocks; 0 keeps
+    the plain block). The output is linear (the target may be a pre-ReLU map or the image in
+    input units).
     """
 
-    def __init__(self, c_in: int, c_out: int, stride: int, width: int, kind: str = "transposed") -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, width: int, kind: str = "transposed",
+                 depth: int = 0) -> None:
         super().__init__()
         if kind not in BLOCKS:
             raise ValueError(f"unknown block {kind!r}; use one of {', '.join(BLOCKS)}")
+        if depth < 0:
+            raise ValueError(f"depth must be 0 or more, not {depth}")
         self.c_in, self.c_out, self.stride, self.width, self.kind = c_in, c_out, stride, width, kind
+        self.depth = depth
         factors = up_factors(stride)
-        layers: list[nn.Module] = []
+        pre: list[nn.Module] = []
         c = c_in
+        for _ in range(depth):
+            pre += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU()]
+            c = width
+        self.pre = nn.Sequential(*pre)
+        layers: list[nn.Module] = []
         if kind == "transposed":
             for s in factors or [1]:
                 k, p = (3, 1) if s == 1 else (2 * s, s // 2)
@@ -79,6 +91,7 @@ class InverseBlock(nn.Module):
 
     def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
         """``size``: the exact (H, W) of Φₖ₋₁."""
+        x = self.pre(x)
         if self.kind == "transposed":
             for m in self.body:
                 x = m(x)
@@ -94,4 +107,5 @@ class InverseBlock(nn.Module):
         return self.head(fit_size(x, size))
 
     def extra_repr(self) -> str:
-        return f"{self.kind}: {self.c_in} → {self.c_out}, stride {self.stride}, width {self.width}"
+        depth = f", depth {self.depth}" if self.depth else ""
+        return f"{self.kind}: {self.c_in} → {self.c_out}, stride {self.stride}, width {self.width}{depth}"

@@ -28,7 +28,8 @@ class InverterSpec:
     ``upsample``; ``width``: hidden channels per block; ``extra["scales"]`` (optional): the
     RMS of the image and of every stage on a photo — each block then sees Φₖ/sₖ and
     returns sₖ₋₁·(output), so a block works at unit scale whatever the representation's
-    units (HOG's cells are ~0.1, its grey input ±128).
+    units (HOG's cells are ~0.1, its grey input ±128); ``depth``: context convolutions per
+    block (:class:`~preimage.inverters.blocks.InverseBlock`; 0 in checkpoints that predate it).
     """
 
     representation: str
@@ -40,6 +41,7 @@ class InverterSpec:
     image_size: int = 227
     weights: str | None = None
     extra: dict = field(default_factory=dict)
+    depth: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +70,8 @@ class Inverter(nn.Module):
         blocks = []
         for k in range(len(shapes) - 1, 0, -1):  # deepest first
             c_in, c_out = shapes[k][0], shapes[k - 1][0]
-            blocks.append(InverseBlock(c_in, c_out, stride_between(shapes[k - 1], shapes[k]), spec.width, spec.block))
+            blocks.append(InverseBlock(c_in, c_out, stride_between(shapes[k - 1], shapes[k]), spec.width, spec.block,
+                                       spec.depth))
         self.blocks = nn.ModuleList(blocks)
         scales = spec.extra.get("scales") or [1.0] * len(shapes)
         self.scales = [float(v) for v in reversed(scales)]  # deepest first
@@ -123,16 +126,18 @@ class Inverter(nn.Module):
 
 
 def build_inverter(rep: Representation, layer: str, block: str = "transposed", width: int = 64,
-                   image_size: int | None = None, weights: str | None = None, normalise: bool = False) -> Inverter:
+                   image_size: int | None = None, weights: str | None = None, normalise: bool = False,
+                   depth: int = 0) -> Inverter:
     """An untrained inverter of ``rep`` at ``layer``, shapes probed at ``image_size``
     (default: the representation's input size). ``normalise``: record per-stage scales
-    (:func:`stage_scales`) so every block works at unit scale."""
+    (:func:`stage_scales`) so every block works at unit scale; ``depth``: context
+    convolutions per block."""
     size = int(image_size or rep.input_size)
     stages = stage_names(rep, layer)
     shapes = probe_shapes(rep, stages, (size, size))
     extra = {"scales": stage_scales(rep, stages)} if normalise else {}
     spec = InverterSpec(rep.name, layer, stages, [(s.channels, s.height, s.width) for s in shapes],
-                        block, int(width), size, weights, extra)
+                        block, int(width), size, weights, extra, int(depth))
     return Inverter(spec)
 
 

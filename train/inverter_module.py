@@ -12,6 +12,10 @@ Modes (block ``k`` maps Φₖ → Φₖ₋₁; Φ₀ is the image in the represe
 - ``finetune``: ``joint`` started from ``init_checkpoint`` (a short joint fine-tune of a
   stacked chain).
 
+With one module (a chain of one block: SqueezeNet conv1, HOG, DSIFT) the block's target is the
+image, so stacked, joint and end to end are the same loss and the same training; the command
+line says so.
+
 The image term is the MSE in input units; a feature term at stage k is its MSE relative to
 the batch's mean Φₖ₋₁², times the image's mean square, so every term is in image units.
 ``feature_loss`` > 0 adds λ·‖Φ_L(x̂) − Φ_L(x)‖² in the same units. ``val/loss`` is the
@@ -21,6 +25,7 @@ image whatever the mode.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -33,6 +38,8 @@ from preimage.representations import build_representation
 from preimage.representations.errors import PreimageError
 
 MODES = ("stacked", "joint", "end_to_end", "finetune")
+# With a single module (SqueezeNet conv1, HOG, DSIFT) its target is the image, so these coincide.
+SAME_WITH_ONE_MODULE = ("stacked", "joint", "end_to_end")
 COMMAND: list[str] = []  # set by the command line: recorded in exported checkpoints
 
 
@@ -47,13 +54,15 @@ class InverterTask(LightningModule):
     ``mode``: one of :data:`MODES`; ``lr``: Adam's rate, cosine-annealed to 0 over the run;
     ``init_checkpoint``: start from a saved inverter (required by ``finetune``);
     ``image_size``: size at which shapes are recorded; ``export``: also save the best
-    inverter there (the checkpoint directory always gets ``inverter.pt``).
+    inverter there (the checkpoint directory always gets ``inverter.pt``); ``normalise``:
+    per-stage scales (:func:`~preimage.inverters.build_inverter`); ``depth``: context
+    convolutions per block.
     """
 
     def __init__(self, representation: str = "squeezenet", layer: str = "conv1", weights: str | None = None,
                  block: str = "transposed", width: int = 64, mode: str = "joint", lr: float = 1e-3,
                  feature_loss: float = 0.0, init_checkpoint: str | None = None, image_size: int | None = None,
-                 export: str | None = None, normalise: bool = False) -> None:
+                 export: str | None = None, normalise: bool = False, depth: int = 0) -> None:
         super().__init__()
         if mode not in MODES:
             raise PreimageError(f"unknown training mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -64,11 +73,16 @@ class InverterTask(LightningModule):
         if init_checkpoint:
             self.inverter = load_inverter(init_checkpoint, representation, layer).train()
         else:
-            self.inverter = build_inverter(rep, layer, block, width, image_size, weights, normalise)
+            self.inverter = build_inverter(rep, layer, block, width, image_size, weights, normalise, depth)
         stages = self.inverter.spec.stages
         # not a submodule: the frozen network is neither trained nor saved in checkpoints
         object.__setattr__(self, "phi", rep.with_taps(stages) if hasattr(rep, "with_taps") else rep)
         self.mode, self.feature_weight = mode, float(feature_loss)
+        if len(self.inverter.blocks) == 1 and mode in SAME_WITH_ONE_MODULE:
+            # WARNING: the command line shows Lightning's warnings only (lightning_app.py)
+            logging.getLogger("lightning.pytorch").warning(
+                f"{representation} {layer} has one inverse module (image ← {layer}): the modes "
+                f"{', '.join(SAME_WITH_ONE_MODULE)} are the same training (the module's target is the image)")
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
@@ -147,6 +161,7 @@ class ExportInverter(Callback):
             pl_module.load_state_dict(state)
         score = getattr(ckpt, "best_model_score", None)
         meta = {"mode": pl_module.mode, "steps": int(trainer.global_step), "block": pl_module.inverter.spec.block,
+                "feature_loss": pl_module.feature_weight,
                 "val_loss": None if score is None else float(score),
                 "command": " ".join(["preimage", *COMMAND]) if COMMAND else None}
         paths = []
