@@ -8,11 +8,11 @@ data smoothed at ``noise_std``, which equals DSM at that level up to a constant 
 §4.2) with a lower-variance closed-form trace; the shipped grey priors use 5/255, which
 keeps the experts from fitting flat, saturated regions with ever sharper peaks. Each step
 minimises the chosen loss (Hyvärinen 2005 exact / closed form, sliced (Song et al. 2019) or
-denoising). The held-out
-loss is logged as ``val/loss`` (early stopping and checkpoints monitor it). Before the first
-step the energy's whitening is fitted on training patches (Hyvärinen et al. 2009, §5.3);
-at the end of ``fit`` the energy is exported with :func:`preimage.priors.store.save_prior`
-into the run directory (and to ``export`` if given), with its λ tuned on a training photo.
+denoising). The held-out loss is logged as ``val/loss`` (early stopping and checkpoints
+monitor it). Before the first step the energy's whitening is fitted on training patches
+(Hyvärinen et al. 2009, §5.3); at the end of ``fit`` the energy is exported with
+:func:`preimage.priors.store.save_prior` into the run directory (and to ``export`` if
+given), with its λ tuned on a training photo.
 """
 
 from __future__ import annotations
