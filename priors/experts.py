@@ -37,7 +37,11 @@ VARIANTS = ("full", "channelwise", "separable")
 
 
 def dct_filters(n: int, patch_size: int, channels: int) -> Tensor:
-    """n unit-norm 2-D DCT-II basis patches without the DC one, cycling over channels: (n, C·p²)."""
+    """n unit-norm 2-D DCT-II basis patches without the DC one, cycling over channels: (n, C·p²).
+
+    When n exceeds the C·(p² − 1) non-DC basis patches, every later filter is its cycle's basis
+    patch mixed half-and-half with a fixed random direction (seeded, so the start is still
+    deterministic): identical filters would get identical gradients and stay duplicates."""
     p = patch_size
     k = torch.arange(p, dtype=torch.float64)
     basis = torch.cos(math.pi * (k[None, :] + 0.5) * k[:, None] / p)         # (freq, pos)
@@ -46,7 +50,13 @@ def dct_filters(n: int, patch_size: int, channels: int) -> Tensor:
     for i in range(n):
         a, b = pairs[(i // channels) % max(len(pairs), 1)] if pairs else (0, 0)
         out[i, i % channels] = torch.outer(basis[a], basis[b]).flatten()
-    return F.normalize(out.flatten(1), dim=1)
+    out = F.normalize(out.flatten(1), dim=1)
+    first_cycle = channels * max(len(pairs), 1)
+    if n > first_cycle:
+        g = torch.Generator().manual_seed(0)
+        extra = F.normalize(torch.randn(n - first_cycle, out.shape[1], generator=g, dtype=torch.float64), dim=1)
+        out[first_cycle:] = F.normalize(out[first_cycle:] + extra, dim=1)
+    return out
 
 
 def shift_add(cols: Tensor, channels: int, p: int, size: tuple[int, int], stride: int = 1,

@@ -2,13 +2,17 @@
 (:class:`preimage.priors.learned.PatchEnergy`, injected from the config) by score matching.
 
 Each step adds fresh Gaussian noise of std ``noise_std`` to the batch (dequantisation of
-8-bit pixels, the regulariser of :mod:`preimage.priors.score_matching`; for ``dsm`` it is the
-noise level of denoising score matching, Vincent 2011) and minimises the chosen loss
-(Hyvärinen 2005 exact / closed form, sliced (Song et al. 2019) or denoising). The held-out
-loss is logged as ``val/loss`` (early stopping and checkpoints monitor it). Before the first
-step the energy's whitening is fitted on training patches (Hyvärinen et al. 2009, §5.3);
-at the end of ``fit`` the energy is exported with :func:`preimage.priors.store.save_prior`
-into the run directory (and to ``export`` if given), with its λ tuned on a training photo.
+8-bit pixels, the regulariser of :mod:`preimage.priors.score_matching`; for ``dsm`` it is
+the noise level of denoising score matching, Vincent 2011). For ``exact`` this fits the
+score of the data smoothed at ``noise_std``, which equals DSM at that level up to a constant
+(Vincent 2011, §4.2) with a lower-variance closed-form trace; the shipped grey priors use
+3/255 (FoE) and 5/255 (ICA), which keeps the experts from fitting flat, saturated regions
+with ever sharper peaks. Each step minimises the chosen loss (Hyvärinen 2005 exact / closed
+form, sliced (Song et al. 2019) or denoising). The held-out loss is logged as ``val/loss``
+(early stopping and checkpoints monitor it). Before the first step the energy's whitening is
+fitted on training patches (Hyvärinen et al. 2009, §5.3); at the end of ``fit`` the energy
+is exported with :func:`preimage.priors.store.save_prior` into the run directory (and to
+``export`` if given), with its λ tuned on a training photo.
 """
 
 from __future__ import annotations
