@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from preimage.inverters.network import Inverter, InverterSpec
 from preimage.representations.errors import PreimageError
+from preimage.representations.files import read_torch_file, resolve_shipped, save_torch_file, shipped_names
 
 KIND = "preimage.inverter"
 FORMAT = 1
@@ -23,26 +23,19 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 def pretrained_names() -> list[str]:
     """Short names of the shipped inverters."""
-    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.pt"))
+    return shipped_names(PRETRAINED_DIR)
 
 
 def resolve_checkpoint(name_or_path: str | Path) -> Path:
     """A shipped short name or a file path → the file; one clear error when neither exists."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    shipped = PRETRAINED_DIR / f"{name_or_path}.pt"
-    if shipped.is_file():
-        return shipped
-    raise PreimageError(f"no inverter checkpoint {str(name_or_path)!r}: give a .pt file saved by "
-                        f"'preimage inverter fit' or a shipped name ({', '.join(pretrained_names()) or 'none'})")
+    return resolve_shipped(name_or_path, PRETRAINED_DIR, lambda names: (
+        f"no inverter checkpoint {str(name_or_path)!r}: give a .pt file saved by "
+        f"'preimage inverter fit' or a shipped name ({names})"))
 
 
 def save_inverter(inverter: Inverter, path: str | Path, **meta: Any) -> Path:
     """Write ``inverter`` with ``meta`` (e.g. ``mode``, ``command``, ``steps``) to ``path``
     (written to a temporary name, then renamed: never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     spec = inverter.spec
     payload = {
         "kind": KIND,
@@ -52,20 +45,14 @@ def save_inverter(inverter: Inverter, path: str | Path, **meta: Any) -> Path:
                  "block": spec.block, "image_size": spec.image_size, **meta},
         "state_dict": {k: v.detach().cpu().clone() for k, v in inverter.state_dict().items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return save_torch_file(payload, path)
 
 
 def read_checkpoint(name_or_path: str | Path) -> dict:
     """The checkpoint's plain data (``kind``, ``spec``, ``meta``, ``state_dict``), checked."""
     path = resolve_checkpoint(name_or_path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # not a torch file, or one holding code
-        raise PreimageError(f"{path} is not an inverter checkpoint ({type(e).__name__}); "
-                            "give a .pt file saved by 'preimage inverter fit'") from None
+    payload = read_torch_file(path, lambda reason: f"{path} is not an inverter checkpoint ({reason}); "
+                                                   "give a .pt file saved by 'preimage inverter fit'")
     if not isinstance(payload, dict) or payload.get("kind") != KIND:
         raise PreimageError(f"{path} is not an inverter checkpoint (no kind {KIND!r}); "
                             "give a .pt file saved by 'preimage inverter fit'")

@@ -23,17 +23,13 @@ and its ``state_dict`` holds the energy's tensors under one prefix (``energy.``,
 
 from __future__ import annotations
 
-import io
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from preimage.priors.learned import PatchEnergy
 from preimage.representations.errors import PreimageError
+from preimage.representations.files import read_torch_file, resolve_shipped, save_torch_file, shipped_names
 
 FORMAT = "preimage-prior"
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
@@ -78,16 +74,12 @@ def save_prior(energy: PatchEnergy, path: str | Path, meta: dict[str, Any] | Non
     payload = {"format": FORMAT, "version": 1, "kind": energy.kind, "hparams": energy.hparams(),
                "state_dict": {k: v.detach().cpu().clone() for k, v in energy.state_dict().items()},
                "meta": default_meta(energy, **(meta or {}))}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return save_torch_file(payload, path)
 
 
 def list_priors() -> list[str]:
     """Short names of the shipped priors."""
-    return sorted(p.stem for p in PRETRAINED.glob("*.pt")) if PRETRAINED.is_dir() else []
+    return shipped_names(PRETRAINED)
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -97,20 +89,13 @@ def resolve(name_or_path: str | Path) -> Path:
             raise PreimageError(f"prior file {str(p)!r} does not exist; give a shipped name "
                                 f"({', '.join(list_priors()) or 'none shipped'}) or a path to a .pt/.ckpt file")
         return p
-    shipped = PRETRAINED / f"{name_or_path}.pt"
-    if shipped.is_file():
-        return shipped
-    raise PreimageError(f"unknown prior {str(name_or_path)!r}; give a shipped name "
-                        f"({', '.join(list_priors()) or 'none shipped'}) or a path to a .pt/.ckpt file")
+    return resolve_shipped(name_or_path, PRETRAINED, lambda names: (
+        f"unknown prior {str(name_or_path)!r}; give a shipped name ({names}) or a path to a .pt/.ckpt file"))
 
 
 def _read(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError,
-            io.UnsupportedOperation) as e:
-        raise PreimageError(f"{str(path)!r} is not a readable prior file ({type(e).__name__}); "
-                            f"give a file written by save_prior or by 'preimage prior fit'") from None
+    return read_torch_file(path, lambda reason: f"{str(path)!r} is not a readable prior file ({reason}); "
+                                                f"give a file written by save_prior or by 'preimage prior fit'")
 
 
 def _from_lightning(ckpt: dict, path: Path) -> tuple[str, dict, dict, dict]:
