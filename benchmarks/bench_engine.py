@@ -7,6 +7,10 @@
     fire3 and conv1 (227×227, batch 4) and HOG (hog-cvpr15, batch 16);
 (b) the 800-step CVPR'15 HOG preset at batch 16: seconds per 227×227 image.
 
+Each engine figure is given twice, from the same repeats: with TV² and α⁶ in the compiled
+one-pass kernel (:mod:`preimage.priors.fused`, the default) and with the eager PyTorch path
+(``PREIMAGE_EAGER=1``), so the kernel's effect is measured in one run.
+
 The CPU model, date and load average are printed beside the figures.
 
 Usage: python benchmarks/bench_engine.py [--steps N] [--repeats R] [--skip-hog]
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from preimage.inversion import invert
+from preimage.inversion import invert, keep_freed_memory
 from preimage.representations import load_image, resolve_images
 from preimage.train.config import apply_overrides, load_preset
 from preimage.train.invert_setup import build_job
@@ -59,9 +63,10 @@ def phi_alone(job, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def engine(job, steps: int) -> float:
+def engine(job, steps: int, eager: bool = False) -> float:
     """Seconds per step of ``invert`` as the CLI calls it (with the job's jitter and box),
-    its final evaluation and metrics included."""
+    its final evaluation and metrics included; ``eager``: without the one-pass kernel."""
+    os.environ["PREIMAGE_EAGER"] = "1" if eager else "0"
     invert(job.objective, job.init, job.optimiser, 2, jitter=job.jitter, box=job.box)  # warm-up
     start = time.perf_counter()
     invert(job.objective, job.init, job.optimiser, steps, jitter=job.jitter, box=job.box)
@@ -76,8 +81,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads (1 is steadier on a busy machine)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    kept = keep_freed_memory()  # as the CLI does (PREIMAGE_KEEP_MEMORY=0 to measure without)
     torch.manual_seed(0)
-    print(f"CPU: {cpu_model()}; torch {torch.__version__}, threads {torch.get_num_threads()}; "
+    print(f"CPU: {cpu_model()}; torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"freed memory kept {kept}; "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
           f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("command: python", " ".join(sys.argv))
@@ -85,19 +92,25 @@ def main() -> None:
                                  ("hog-cvpr15", "hog", 16)]:
         cfg = apply_overrides(load_preset(preset), [f"layer={layer}", "repeats=1"])
         job = build_job(cfg, crops(batch))
-        phi_alone(job, args.steps), engine(job, args.steps)  # warm both paths (allocator, caches) first
-        # Each repeat times Φ, the engine, then Φ again; its ratio uses the mean of the two Φ runs,
-        # so a drift of the machine within the repeat cancels. Reported: the median repeat.
-        ratios, phis, engines = [], [], []
+        phi_alone(job, args.steps), engine(job, args.steps), engine(job, args.steps, eager=True)  # warm-up
+        # Each repeat times Φ, the engine (kernel), the engine (eager), then Φ again; its ratios use
+        # the mean of the two Φ runs, so a drift of the machine within the repeat cancels.
+        # Reported: the median repeat of each.
+        ratios: dict[str, list[float]] = {"kernel": [], "eager": []}
+        phis: list[float] = []
         for _ in range(args.repeats):
-            p1, e, p2 = phi_alone(job, args.steps), engine(job, args.steps), phi_alone(job, args.steps)
-            ratios.append(e / ((p1 + p2) / 2))
-            phis.append((p1 + p2) / 2)
-            engines.append(e)
-        mid = sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]
-        print(f"(a) {preset} {layer} batch {batch}: Φ fwd+bwd {phis[mid] * 1e3:.1f} ms/step, "
-              f"engine {engines[mid] * 1e3:.1f} ms/step, overhead {100 * (ratios[mid] - 1):+.1f} % "
-              f"(median of {len(ratios)}; range {100 * (min(ratios) - 1):+.0f}…{100 * (max(ratios) - 1):+.0f} %)")
+            p1 = phi_alone(job, args.steps)
+            e, ee = engine(job, args.steps), engine(job, args.steps, eager=True)
+            p = (p1 + phi_alone(job, args.steps)) / 2
+            phis.append(p)
+            ratios["kernel"].append(e / p)
+            ratios["eager"].append(ee / p)
+        os.environ["PREIMAGE_EAGER"] = "0"
+        for path, r in ratios.items():
+            mid = sorted(range(len(r)), key=r.__getitem__)[len(r) // 2]
+            print(f"(a) {preset} {layer} batch {batch}, {path}: Φ fwd+bwd {phis[mid] * 1e3:.1f} ms/step, "
+                  f"engine {phis[mid] * r[mid] * 1e3:.1f} ms/step, overhead {100 * (r[mid] - 1):+.1f} % "
+                  f"(median of {len(r)}; range {100 * (min(r) - 1):+.0f}…{100 * (max(r) - 1):+.0f} %)")
     print(f"load average after (a): {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     if not args.skip_hog:
         cfg = load_preset("hog-cvpr15")

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from preimage.inversion.terms import FeatureMatch, Term
+from preimage.inversion.terms import FeatureMatch, PriorTerm, Term
+from preimage.priors import fused
 from preimage.representations.base import Representation
 from preimage.representations.errors import PreimageError
 
@@ -131,22 +132,49 @@ class Objective(nn.Module):
                     outputs.append(torch.stack(auto).sum())
                     grads.append(None)
                 (g,) = torch.autograd.grad(outputs, xg, grads, allow_unused=True)
-                if deferred is not None and g is not None:
-                    g = g.mul_(_per_item(deferred, g)) if isinstance(deferred, Tensor) else g.mul_(deferred)
             # Φ's backward returns a new tensor: the closed forms accumulate into it
             grad = g if g is not None and g.is_contiguous() and g.data_ptr() != x.data_ptr() else None
             if grad is None:
                 grad = torch.zeros_like(x) if g is None else g.clone(memory_format=torch.contiguous_format)
+            if g is None:
+                deferred = None
             feats = {k: v.detach() for k, v in feats.items()}
         else:
-            grad = torch.zeros_like(x)
+            grad, deferred = torch.zeros_like(x), None
         with torch.no_grad():
+            # TV² and α⁶ on the image, with Φ's deferred per-item factor, in one pass where the
+            # compiled kernel applies; otherwise the factor, then each closed form in place.
+            if not self._fused_closed_forms(x, grad, deferred, values) and deferred is not None:
+                grad.mul_(_per_item(deferred, grad)) if isinstance(deferred, Tensor) else grad.mul_(deferred)
             for n, t in self.terms.items():
                 if n not in values:
                     w = self.weights[n]
                     values[n] = w * t.accumulate_grad(x, grad, w)
         values = {n: values[n] for n in self.terms}  # declaration order
         return Evaluation(sum(values.values()), values, feats, grad)
+
+
+    def _fused_closed_forms(self, x: Tensor, grad: Tensor, scale: Tensor | float | None,
+                            values: dict[str, Tensor]) -> bool:
+        """``grad ← scale_b·grad + Σ w·∂term/∂x`` for the image-space TV² and α⁶ terms (one of
+        each) in one pass (:mod:`preimage.priors.fused`); their values go into ``values``.
+        False (nothing done) where the kernel does not apply."""
+        picks: dict[str, tuple[str, float]] = {}
+        for n, t in self.terms.items():
+            k = fused.kind(t.energy) if isinstance(t, PriorTerm) and t.layer is None and n not in values else None
+            if k is not None and k not in picks:
+                picks[k] = (n, self.weights[n] * t.scale)
+        if not picks:
+            return False
+        out = fused.accumulate(x, grad, picks["tv"][1] if "tv" in picks else None,
+                               picks["alpha"][1] if "alpha" in picks else None, scale)
+        if out is None:
+            return False
+        for k, v in zip(("tv", "alpha"), out):
+            if k in picks:
+                n, c = picks[k]
+                values[n] = c * v
+        return True
 
 
 def _per_item(scale: Tensor, like: Tensor) -> Tensor:

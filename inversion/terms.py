@@ -63,6 +63,11 @@ def _per_item(a: Tensor, batch: int) -> Tensor:
     return a if a.shape[0] == batch else a.expand(batch, *a.shape[1:])
 
 
+def _sq_norms(r: Tensor) -> Tensor:
+    """Per-item Σ r² of a (B, …) tensor: one read, no squared temporary."""
+    return torch.linalg.vector_norm(r.reshape(r.shape[0], -1), dim=1).square_()
+
+
 def _broadcast(grad: Tensor, phi: Tensor) -> Tensor:
     """A constant ∂term/∂Φ as a new tensor of the values' batch (Φ's or the target's)."""
     return grad.expand(torch.broadcast_shapes(grad.shape, phi.shape)).contiguous()
@@ -82,9 +87,10 @@ class FeatureMatch(Term):
         self.register_buffer("phi0", phi0.detach())
         self.register_buffer("mask", None if mask is None else mask.detach().to(phi0.dtype))
         target = phi0 if mask is None else phi0 * mask
-        if sigma2 is None:
-            sigma2 = target.flatten(1).pow(2).sum(1).clamp_min(torch.finfo(phi0.dtype).tiny)
-        self.register_buffer("sigma2", torch.as_tensor(sigma2, dtype=phi0.dtype).reshape(-1))
+        target_sq = target.flatten(1).pow(2).sum(1).clamp_min(torch.finfo(phi0.dtype).tiny)  # ‖m ⊙ Φ₀‖²
+        self.register_buffer("target_sq", target_sq, persistent=False)
+        self.register_buffer("sigma2", torch.as_tensor(target_sq if sigma2 is None else sigma2,
+                                                       dtype=phi0.dtype).reshape(-1))
         # a 0/1 mask is idempotent: m ⊙ (m ⊙ r) = m ⊙ r saves a pass per step
         self._binary_mask = mask is None or bool(((self.mask == 0) | (self.mask == 1)).all())
 
@@ -94,6 +100,8 @@ class FeatureMatch(Term):
 
     def forward(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:
         r = self.residual(feats[self.layer])
+        if not r.requires_grad:  # values only (the final metrics): a norm, no squared temporary
+            return _sq_norms(r) / self.sigma2
         return r.flatten(1).pow(2).sum(1) / self.sigma2
 
     def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor]:
@@ -106,17 +114,15 @@ class FeatureMatch(Term):
         per-item scale to the image gradient when this is Φ's only seed (a pass over the
         image instead of one over the feature map)."""
         r = self.residual(phi)
-        value = torch.linalg.vector_norm(r.reshape(r.shape[0], -1), dim=1).square_() / self.sigma2
+        value = _sq_norms(r) / self.sigma2
         if not self._binary_mask:
             r.mul_(self.mask)
         return value, r, 2.0 / self.sigma2
 
     def relative_error(self, phi: Tensor) -> Tensor:
         """√(‖m ⊙ (Φ − Φ₀)‖² / ‖m ⊙ Φ₀‖²) per item (IJCV'16)."""
-        target = self.phi0 if self.mask is None else self.phi0 * self.mask
-        num = self.residual(phi).flatten(1).pow(2).sum(1)
-        den = _per_item(target, phi.shape[0]).flatten(1).pow(2).sum(1)
-        return (num / den.clamp_min(torch.finfo(phi.dtype).tiny)).sqrt()
+        num = _sq_norms(self.residual(phi.detach()))
+        return (num / self.target_sq.expand(num.shape)).sqrt()
 
 
 class PriorTerm(Term):

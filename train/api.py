@@ -140,8 +140,10 @@ def _warnings(result: InversionResult, labels: list[str]) -> list[str]:
 
 def run_job(job: InversionJob, callbacks: Sequence[Any] = ()) -> InvertRun:
     """Run a prepared job with its method and compute the metrics of ``metrics.json``."""
+    from preimage.inversion import keep_freed_memory
     from preimage.inversion.metrics import image_mse, image_psnr, image_ssim
 
+    keep_freed_memory()  # per-step tensors reuse freed memory instead of fresh pages (as the CLI)
     res = job.method.run(job, callbacks)
     conv = job.representation.convention
     n, r = len(job.names), job.repeats

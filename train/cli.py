@@ -95,6 +95,9 @@ def _main(argv: Sequence[str] | None, prog: str, deferred: _Deferred, previous: 
     from preimage.representations.errors import PreimageError
 
     parser = build_parser()  # imports every command and, with them, torch
+    from preimage.inversion import keep_freed_memory
+
+    keep_freed_memory()  # this process is ours: freed tensors' memory is reused, not page-faulted anew
     if previous:  # from here on, an interrupt raises at once and the command cleans up
         sigint = previous[signal.SIGINT]
         _install({signal.SIGINT: sigint, signal.SIGTERM: _sigterm})
