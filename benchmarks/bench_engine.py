@@ -7,9 +7,10 @@
     fire3 and conv1 (227×227, batch 4) and HOG (hog-cvpr15, batch 16);
 (b) the 800-step CVPR'15 HOG preset at batch 16: seconds per 227×227 image.
 
-Each engine figure is given twice, from the same repeats: with TV² and α⁶ in the compiled
-one-pass kernel (:mod:`preimage.priors.fused`, the default) and with the eager PyTorch path
-(``PREIMAGE_EAGER=1``), so the kernel's effect is measured in one run.
+Each engine figure is given twice, from the same repeats: with the compiled one-pass kernels
+(:mod:`preimage.inversion.fused`, the default) and with the eager PyTorch path
+(``PREIMAGE_EAGER=1``), so the kernels' effect is measured in one run. Freed memory is kept
+in the process, as the CLI does (run with ``PREIMAGE_KEEP_MEMORY=0`` to measure without).
 
 The CPU model, date and load average are printed beside the figures.
 

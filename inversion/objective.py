@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from preimage.inversion import fused
 from preimage.inversion.terms import FeatureMatch, PriorTerm, Term
-from preimage.priors import fused
 from preimage.representations.base import Representation
 from preimage.representations.errors import PreimageError
 
@@ -157,7 +157,7 @@ class Objective(nn.Module):
     def _fused_closed_forms(self, x: Tensor, grad: Tensor, scale: Tensor | float | None,
                             values: dict[str, Tensor]) -> bool:
         """``grad ← scale_b·grad + Σ w·∂term/∂x`` for the image-space TV² and α⁶ terms (one of
-        each) in one pass (:mod:`preimage.priors.fused`); their values go into ``values``.
+        each) in one pass (:mod:`preimage.inversion.fused`); their values go into ``values``.
         False (nothing done) where the kernel does not apply."""
         picks: dict[str, tuple[str, float]] = {}
         for n, t in self.terms.items():
@@ -166,7 +166,7 @@ class Objective(nn.Module):
                 picks[k] = (n, self.weights[n] * t.scale)
         if not picks:
             return False
-        out = fused.accumulate(x, grad, picks["tv"][1] if "tv" in picks else None,
+        out = fused.tv2_alpha6(x, grad, picks["tv"][1] if "tv" in picks else None,
                                picks["alpha"][1] if "alpha" in picks else None, scale)
         if out is None:
             return False

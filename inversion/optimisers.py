@@ -10,7 +10,7 @@
 
 Learning-rate schedules are lists of ``(multiplier, steps)`` segments times a base ``lr``.
 On the CPU the two momentum updates run as one pass over the image each (the compiled
-``_updates.c``; the same arithmetic, tested against the eager path), elsewhere eagerly.
+``inversion/_kernels.c``; the same arithmetic, tested against the eager path), elsewhere eagerly.
 """
 
 from __future__ import annotations
@@ -20,13 +20,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from preimage.priors.fused import eager_forced
+from preimage.inversion import fused
 from preimage.representations.errors import PreimageError
-
-try:
-    from preimage.inversion import _updates
-except ImportError:  # built without a C compiler: the eager path is used
-    _updates = None
 
 Closure = Callable[[], Tensor]
 
@@ -43,22 +38,6 @@ def expand_schedule(lr: float, segments: Sequence[Sequence[float]] | None, steps
             raise PreimageError(f"schedule segments are [multiplier, steps] pairs, got {list(seg)}")
         out += [float(lr) * float(seg[0])] * int(seg[1])
     return out
-
-
-def _one_pass(*ts: Tensor) -> bool:
-    """Whether the compiled one-pass update (``_updates.c``) applies: CPU, one float dtype and
-    shape, contiguous, no two arrays sharing memory, and the eager path not forced."""
-    if _updates is None or eager_forced():
-        return False
-    t0 = ts[0]
-    return (t0.device.type == "cpu" and t0.dtype in (torch.float32, torch.float64)
-            and all(t.device == t0.device and t.dtype == t0.dtype and t.shape == t0.shape and t.is_contiguous()
-                    for t in ts)
-            and len({t.data_ptr() for t in ts}) == len(ts))
-
-
-def _arrays(*ts: Tensor) -> list:
-    return [t.detach().numpy() for t in ts]
 
 
 class Optimiser:
@@ -106,9 +85,7 @@ class MomentumSchedule(Optimiser):
 
     def step(self, x: Tensor, grad: Tensor, t: int, closure: Closure | None = None) -> None:
         lr = self._begin(x, t)
-        if _one_pass(x, self.velocity, grad):
-            _updates.momentum(*_arrays(x, self.velocity, grad), x.numel(), x.element_size(), self.momentum,
-                              -lr * self.scale)
+        if fused.momentum(x, self.velocity, grad, self.momentum, -lr * self.scale):
             return
         self.velocity.mul_(self.momentum).add_(grad, alpha=-lr * self.scale)
         x.add_(self.velocity)
@@ -129,9 +106,7 @@ class AdagradMomentum(MomentumSchedule):
         if self.velocity is None or self.velocity.shape != x.shape:
             self.reset(x)
         lr = self._begin(x, t) * self.scale
-        if _one_pass(x, self.velocity, self.sq, grad):
-            _updates.adagrad_momentum(*_arrays(x, self.velocity, self.sq, grad), x.numel(), x.element_size(),
-                                      self.momentum, 1.0 / lr)
+        if fused.adagrad_momentum(x, self.velocity, self.sq, grad, self.momentum, 1.0 / lr):
             return
         self.sq.mul_(self.momentum).addcmul_(grad, grad)
         den = torch.sqrt(self.sq, out=self._denominator).add_(1.0 / lr)  # reused buffer: no allocation

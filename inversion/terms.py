@@ -15,6 +15,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from preimage.inversion import fused
+
 
 class Term(nn.Module):
     """Base class. Subclasses set ``layer`` and implement ``forward(x, feats)``."""
@@ -113,8 +115,9 @@ class FeatureMatch(Term):
         scale = 2/σ², r = Φ − Φ₀. One residual and one norm; the engine applies the
         per-item scale to the image gradient when this is Φ's only seed (a pass over the
         image instead of one over the feature map)."""
-        r = self.residual(phi)
-        value = _sq_norms(r) / self.sigma2
+        one = fused.residual(phi, self.phi0) if self.mask is None else None  # r and ‖r‖² in one pass
+        r, sq = one if one is not None else (self.residual(phi), None)
+        value = (_sq_norms(r) if sq is None else sq) / self.sigma2
         if not self._binary_mask:
             r.mul_(self.mask)
         return value, r, 2.0 / self.sigma2

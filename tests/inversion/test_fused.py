@@ -88,7 +88,7 @@ def test_single_feature_match_defers_its_scale_to_the_image(masked):
 def test_one_pass_kernel_equals_the_eager_path_in_the_objective(monkeypatch, dtype):
     """The CVPR'15 objective (feature match + TV² + α⁶): Φ's deferred per-item factor and both
     closed forms in the compiled kernel give the eager path's values and gradient."""
-    from preimage.priors import fused
+    from preimage.inversion import fused
     from preimage.representations import build_representation
 
     assert fused.available()

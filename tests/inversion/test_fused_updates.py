@@ -1,17 +1,18 @@
-"""The one-pass optimiser updates (inversion/_updates.c) equal the eager updates of the
-reference formulas, step for step, across learning-rate changes (momentum resets)."""
+"""The one-pass optimiser updates (inversion/_kernels.c) equal the eager updates of the
+reference formulas, step for step, across learning-rate changes (momentum resets), on one
+and several threads."""
 
 import pytest
 import torch
 
 from preimage.inversion import AdagradMomentum, MomentumSchedule
-from preimage.inversion import optimisers as optimisers_module
+from preimage.inversion import fused
 
 
-def _run(make, dtype, eager: bool, monkeypatch) -> tuple[torch.Tensor, torch.Tensor]:
+def _run(make, dtype, eager: bool, monkeypatch, shape=(2, 3, 9, 11)) -> tuple[torch.Tensor, torch.Tensor]:
     monkeypatch.setenv("PREIMAGE_EAGER", "1" if eager else "0")
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 3, 9, 11, generator=g, dtype=torch.float64).to(dtype)
+    x = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
     opt = make()
     opt.reset(x)
     for t in range(len(opt.lrs)):
@@ -24,10 +25,16 @@ def _run(make, dtype, eager: bool, monkeypatch) -> tuple[torch.Tensor, torch.Ten
 @pytest.mark.parametrize("make", [lambda: MomentumSchedule([0.1] * 4 + [0.01] * 4, momentum=0.9, scale=3.0),
                                   lambda: AdagradMomentum([0.5] * 4 + [0.05] * 4, momentum=0.9, scale=2.0)],
                          ids=["momentum", "adagrad_momentum"])
-def test_one_pass_update_equals_eager(make, dtype, monkeypatch):
-    assert optimisers_module._updates is not None, "inversion/_updates.c was not compiled: pip install -e ."
-    x_eager, v_eager = _run(make, dtype, True, monkeypatch)
-    x_one, v_one = _run(make, dtype, False, monkeypatch)
+@pytest.mark.parametrize("shape", [(2, 3, 9, 11), (2, 3, 211, 213)], ids=["one-worker", "split"])
+def test_one_pass_update_equals_eager(make, dtype, shape, monkeypatch):
+    assert fused.available(), "inversion/_kernels.c was not compiled: pip install -e ."
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x_eager, v_eager = _run(make, dtype, True, monkeypatch, shape)
+        x_one, v_one = _run(make, dtype, False, monkeypatch, shape)
+    finally:
+        torch.set_num_threads(before)
     tol = {} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-6}
     torch.testing.assert_close(x_one, x_eager, **tol)
     torch.testing.assert_close(v_one, v_eager, **tol)
@@ -35,7 +42,10 @@ def test_one_pass_update_equals_eager(make, dtype, monkeypatch):
 
 def test_one_pass_declines_aliased_or_strided_arrays():
     x = torch.randn(2, 3, 4, 4)
-    assert optimisers_module._one_pass(x, torch.zeros_like(x), torch.ones_like(x))
-    assert not optimisers_module._one_pass(x, x, torch.ones_like(x))
-    assert not optimisers_module._one_pass(x, torch.zeros_like(x), torch.ones(2, 3, 4, 4).transpose(2, 3))
-    assert not optimisers_module._one_pass(x, torch.zeros_like(x).double(), torch.ones_like(x))
+    before = x.clone()
+    assert not fused.momentum(x, x, torch.ones_like(x), 0.9, 1.0)
+    assert not fused.momentum(x, torch.zeros_like(x), torch.ones(2, 3, 4, 4).transpose(2, 3), 0.9, 1.0)
+    assert not fused.momentum(x, torch.zeros_like(x).double(), torch.ones_like(x), 0.9, 1.0)
+    assert not fused.adagrad_momentum(x, torch.zeros_like(x), torch.zeros(2, 3, 4, 5), torch.ones_like(x), 0.9, 1.0)
+    assert torch.equal(x, before)
+    assert fused.momentum(x, torch.zeros_like(x), torch.ones_like(x), 0.9, 1.0) and torch.equal(x, before + 1.0)
