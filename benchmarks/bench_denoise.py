@@ -11,7 +11,7 @@ seeded per crop. Methods:
 - BM3D (the ``bm3d`` package, σ known), if installed.
 
 ``--colour`` keeps the crops in RGB for colour priors (``foe-rgb``, ``ica-rgb``, ``gmm-rgb`` or
-prior files): TV then treats the three channels jointly (``channel_axis``, weight tuned on the
+prior files): TV denoises each channel (scikit-image's ``channel_axis``; weight tuned on the
 colour astronaut crop) and BM3D is left out.
 
 Usage: python benchmarks/bench_denoise.py [--priors foe-grey gmm-grey] [--sigma 25] [--crops 3] [--colour]
