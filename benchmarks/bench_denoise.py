@@ -1,4 +1,4 @@
-"""Denoising benchmark of the learned priors (issue 8), grey, σ = 25 (0–255 scale), CPU.
+"""Denoising benchmark of the learned priors (issue 8), grey (or colour), σ = 25 (0–255 scale), CPU.
 
 Held-out photos only (coffee, china, grace_hopper: no shipped prior was trained on them):
 three 128×128 grey crops of each (centre, upper-left and lower-right quarter centres), noise
@@ -10,7 +10,11 @@ seeded per crop. Methods:
   (astronaut, grey 128×128 centre crop) over a log grid;
 - BM3D (the ``bm3d`` package, σ known), if installed.
 
-Usage: python benchmarks/bench_denoise.py [--priors foe-grey gmm-grey] [--sigma 25] [--crops 3]
+``--colour`` keeps the crops in RGB for colour priors (``foe-rgb``, ``ica-rgb``, ``gmm-rgb`` or
+prior files): TV denoises each channel (scikit-image's ``channel_axis``; weight tuned on the
+colour astronaut crop) and BM3D is left out.
+
+Usage: python benchmarks/bench_denoise.py [--priors foe-grey gmm-grey] [--sigma 25] [--crops 3] [--colour]
 """
 
 from __future__ import annotations
@@ -31,11 +35,11 @@ from preimage.train.patches import HELD_OUT_IMAGES, to_grey
 TV_WEIGHTS = tuple(float(w) for w in np.geomspace(0.02, 0.3, 15))
 
 
-def held_out_crops(n_per_image: int = 3, size: int = 128) -> list[tuple[str, torch.Tensor]]:
-    """Grey (1, size, size) crops of the held-out photos."""
+def held_out_crops(n_per_image: int = 3, size: int = 128, grey: bool = True) -> list[tuple[str, torch.Tensor]]:
+    """Grey (1, size, size) or colour (3, size, size) crops of the held-out photos."""
     out = []
     for name in HELD_OUT_IMAGES:
-        x = to_grey(load_image(name))
+        x = to_grey(load_image(name)) if grey else load_image(name)
         h, w = x.shape[-2:]
         centres = [(h // 2, w // 2), (h // 4, w // 4), (3 * h // 4, 3 * w // 4)][:n_per_image]
         for k, (cy, cx) in enumerate(centres):
@@ -48,12 +52,14 @@ def held_out_crops(n_per_image: int = 3, size: int = 128) -> list[tuple[str, tor
 def tv_denoise(y: torch.Tensor, weight: float) -> torch.Tensor:
     from skimage.restoration import denoise_tv_chambolle
 
-    return torch.from_numpy(denoise_tv_chambolle(y[0].double().numpy(), weight=weight))[None].float()
+    if y.shape[0] == 1:
+        return torch.from_numpy(denoise_tv_chambolle(y[0].double().numpy(), weight=weight))[None].float()
+    return torch.from_numpy(denoise_tv_chambolle(y.double().numpy(), weight=weight, channel_axis=0)).float()
 
 
-def tune_tv(sigma: float, seed: int = 1) -> float:
-    """TV weight with the best PSNR on a training photo (astronaut, grey centre crop)."""
-    x = prepare(load_image("astronaut"), 1, 128)
+def tune_tv(sigma: float, seed: int = 1, grey: bool = True) -> float:
+    """TV weight with the best PSNR on a training photo (astronaut, grey or colour centre crop)."""
+    x = prepare(load_image("astronaut"), 1 if grey else 3, 128)
     y = add_noise(x, sigma, seed)
     return max(TV_WEIGHTS, key=lambda w: psnr(tv_denoise(y, w), x))
 
@@ -66,10 +72,10 @@ def bm3d_denoise(y: torch.Tensor, sigma: float) -> torch.Tensor | None:
     return torch.from_numpy(np.asarray(bm3d.bm3d(y[0].double().numpy(), sigma / 255.0)))[None].float()
 
 
-def run(priors: list[str], sigma: float, n_crops: int, with_bm3d: bool = True) -> dict:
+def run(priors: list[str], sigma: float, n_crops: int, with_bm3d: bool = True, grey: bool = True) -> dict:
     from preimage.priors.store import load_prior
 
-    crops = held_out_crops(n_crops)
+    crops = held_out_crops(n_crops, grey=grey)
     noisy = [(n, x, add_noise(x, sigma, 100 + i)) for i, (n, x) in enumerate(crops)]
     rows: dict[str, dict] = {"noisy": {"psnr": [psnr(y, x) for _, x, y in noisy],
                                        "ssim": [ssim(y, x) for _, x, y in noisy], "seconds": 0.0}}
@@ -83,9 +89,9 @@ def run(priors: list[str], sigma: float, n_crops: int, with_bm3d: bool = True) -
                        "ssim": [ssim(d, x) for d, (_, x, _) in zip(outs, noisy)],
                        "seconds": (time.perf_counter() - t) / len(noisy)}
 
-    w = tune_tv(sigma)
+    w = tune_tv(sigma, grey=grey)
     evaluate(f"TV (weight {w:.3f})", lambda y: tv_denoise(y, w))
-    if with_bm3d:
+    if with_bm3d and grey:
         evaluate("BM3D", lambda y: bm3d_denoise(y, sigma))
     for name in priors:
         loaded = load_prior(name)
@@ -117,6 +123,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a shared, loaded machine)")
     ap.add_argument("--skip-bm3d", action="store_true", help="leave BM3D out (slow on a loaded machine)")
     ap.add_argument("--speed", action="store_true", help="only print the training speed of the shipped priors")
+    ap.add_argument("--colour", action="store_true", help="RGB crops, for colour priors (TV jointly over channels, no BM3D)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.speed:
@@ -124,11 +131,13 @@ def main() -> None:
         return
     from preimage.priors.store import list_priors
 
-    priors = [p for p in args.priors if p in list_priors()]
-    res = run(priors, args.sigma, args.crops, not args.skip_bm3d)
+    from pathlib import Path
+
+    priors = [p for p in args.priors if p in list_priors() or Path(p).is_file()]
+    res = run(priors, args.sigma, args.crops, not args.skip_bm3d, not args.colour)
     cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | cut -d: -f2"], capture_output=True,
                          text=True).stdout.strip() or platform.processor()
-    print(f"{len(res['crops'])} held-out 128x128 grey crops, sigma {args.sigma:g}; CPU {cpu}; "
+    print(f"{len(res['crops'])} held-out 128x128 {'colour' if args.colour else 'grey'} crops, sigma {args.sigma:g}; CPU {cpu}; "
           f"{time.strftime('%Y-%m-%d')}")
     tv = next(v for k, v in res["rows"].items() if k.startswith("TV"))
     bm = res["rows"].get("BM3D")

@@ -7,15 +7,17 @@ image (coffee), batch 1, inverting each of ``--layers`` (``net:layer``; SqueezeN
 shipped weights, AlexNet and VGG16 with seeded random weights: the cost of a step does not depend
 on the weights). Each variant adds one shipped learned prior with the default ``weight: auto``
 (share 0.1; the preset's box applied after each step, as the engine does): the image priors
-foe-rgb / ica-rgb / gmm-rgb, the SqueezeNet feature-map priors, and ``--extra`` untrained image
-FoEs of other sizes (``foe:N:P``, N experts on P×P×3 patches) to show what a smaller architecture
-would cost, and gmm-rgb with ``patch_stride`` 2 (``gmm-rgb/2``, an approximation; new code only).
+foe-rgb / ica-rgb / gmm-rgb (``--image-priors``), the SqueezeNet feature-map priors
+(``--feature-priors``), and ``--extra`` priors: untrained image FoEs of other sizes (``foe:N:P``,
+N experts on P×P×3 patches) to show what a smaller architecture would cost, prior files (a path
+to a ``.pt``), and gmm-rgb with ``patch_stride`` 2 (``gmm-rgb/2``, an approximation; new code only).
 For each layer in turn two worker processes (new code, old code) hold that layer's jobs; the
 parent interleaves them round by round and thread count by thread count, so load drift hits
 both alike, and reports the median per-step time over rounds and its ratio to the same
 worker's baseline.
 
     python benchmarks/bench_learned_prior_cost.py [--threads 1 2] [--rounds 3] [--steps 2] [--old main]
+        [--layers squeezenet:conv1 …] [--image-priors foe-rgb …] [--feature-priors …] [--extra …]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -53,7 +56,13 @@ def _extra_prior(spec: str, tmp: Path) -> str:
     return str(save_prior(energy, tmp / f"foe-{n}-{p}.pt", {"layer": None, "representation": None}))
 
 
-def build_jobs(layers: list[str], extra: list[str], size: int) -> dict[tuple[str, str], object]:
+def _strided(name: str) -> bool:
+    """``NAME/S``: a shipped prior with ``patch_stride`` S (not a path to a file)."""
+    return re.fullmatch(r"[\w.-]+/\d+", name) is not None
+
+
+def build_jobs(layers: list[str], extra: list[str], size: int, image_priors: list[str] = IMAGE_PRIORS,
+               feature_priors: list[str] = list(FEATURE_PRIORS)) -> dict[tuple[str, str], object]:
     """(layer, variant) → InversionJob, for every layer and the variants that apply to it."""
     from preimage.representations import load_image
     from preimage.representations.errors import PreimageError
@@ -68,14 +77,15 @@ def build_jobs(layers: list[str], extra: list[str], size: int) -> dict[tuple[str
         weights = [] if net == "squeezenet" else ["weights=random"]
         base = apply_overrides(load_preset("squeezenet-cvpr15"),
                                [f"representation={net}", *weights, f"layer={layer}", "repeats=1", f"image_size={size}"])
-        priors = {name: name for name in IMAGE_PRIORS}
+        priors = {name: name for name in image_priors}
         if net == "squeezenet":
-            priors.update({name: name for name in FEATURE_PRIORS})
-        priors.update({x: _extra_prior(x, tmp) if x.startswith("foe:") else x.split("/")[0] for x in extra})
+            priors.update({name: name for name in feature_priors})
+        priors.update({x: _extra_prior(x, tmp) if x.startswith("foe:") else x.split("/")[0] if _strided(x) else x
+                       for x in extra})
         jobs[(spec, "baseline")] = build_job(base, img)
         for name, path in priors.items():
             over = ["priors.learned.type=learned", f"priors.learned.prior={path}"]
-            if "/" in name:                               # gmm-rgb/2: patch_stride 2 (this checkout only)
+            if _strided(name):                            # gmm-rgb/2: patch_stride 2 (this checkout only)
                 try:
                     jobs[(spec, f"+{name}")] = build_job(apply_overrides(base, [*over, f"priors.learned.patch_stride={name.split('/')[1]}"]), img)
                 except Exception:                         # the old code has no patch_stride
@@ -92,7 +102,7 @@ def worker(args: argparse.Namespace) -> None:
     """Hold the jobs; for each ``threads`` line on stdin time every job and print JSON."""
     import torch
 
-    jobs = build_jobs(args.layers, args.extra, args.image_size)
+    jobs = build_jobs(args.layers, args.extra, args.image_size, args.image_priors, args.feature_priors)
     print(json.dumps({"ready": [list(k) for k in jobs]}), flush=True)
     for line in sys.stdin:
         torch.set_num_threads(int(line))
@@ -147,7 +157,10 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=227)
     ap.add_argument("--layers", nargs="+", default=LAYERS, help="net:layer, net one of squeezenet, alexnet, vgg16")
     ap.add_argument("--extra", nargs="*", default=["foe:24:3", "foe:32:5", "gmm-rgb/2"],
-                    help="untrained image FoEs foe:N:P; NAME/S: a shipped GMM with patch_stride S")
+                    help="untrained image FoEs foe:N:P; NAME/S: a shipped GMM with patch_stride S; a prior file")
+    ap.add_argument("--image-priors", nargs="*", default=IMAGE_PRIORS, help="shipped image priors timed")
+    ap.add_argument("--feature-priors", nargs="*", default=list(FEATURE_PRIORS),
+                    help="shipped feature-map priors timed (SqueezeNet layers only)")
     ap.add_argument("--old", default="main", help="git revision timed as the old code ('' for none)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -160,7 +173,8 @@ def main() -> None:
     times: dict[tuple[str, int, str, str], list[float]] = {}
     for layer in args.layers:                 # one pair of workers per layer: all jobs at once exceed 20 GB
         argv = ["--steps", str(args.steps), "--image-size", str(args.image_size), "--layers", layer,
-                "--extra", *args.extra, "--threads", *map(str, args.threads)]
+                "--extra", *args.extra, "--image-priors", *args.image_priors,
+                "--feature-priors", *args.feature_priors, "--threads", *map(str, args.threads)]
         workers = {"new": _spawn(here, argv)}
         if old_path:
             workers["old"] = _spawn(old_path, argv)

@@ -7,10 +7,11 @@ from preimage.priors.foe import FieldOfExperts
 from preimage.priors.gmm import GMMPatchPrior
 from preimage.priors.ica import OvercompleteICA
 from preimage.priors.learned import PatchEnergy
+from preimage.priors.prune import expert_strength, prune_experts
 from preimage.priors.store import LoadedPrior, list_priors, load_prior, save_prior
 from preimage.priors.tv import TVPrior, tv_beta, tv_beta_grad
 from preimage.priors.whitening import Whitening
 
 __all__ = ["AlphaNormPrior", "FieldOfExperts", "GMMPatchPrior", "LoadedPrior", "OvercompleteICA", "PatchEnergy",
-           "TVPrior", "Whitening", "alpha_norm", "alpha_norm_grad", "list_priors", "load_prior", "save_prior",
-           "tv_beta", "tv_beta_grad"]
+           "TVPrior", "Whitening", "alpha_norm", "alpha_norm_grad", "expert_strength", "list_priors", "load_prior",
+           "prune_experts", "save_prior", "tv_beta", "tv_beta_grad"]

@@ -74,13 +74,16 @@ class PriorModule(pl.LightningModule):
         tune_sigma: noise std (0–255 scale) used to tune λ.
         tune_crop: side of the centre crop used to tune λ.
         export: extra path to write the exported prior to (e.g. ``priors/pretrained/foe-grey.pt``).
+        prune: drop experts whose strength α_i‖Pw_i‖² is below this fraction of the largest from
+            the exported prior (FoE / ICA; :func:`preimage.priors.prune.prune_experts`; 0: keep
+            all); checkpoints keep every expert.
     """
 
     def __init__(self, energy: nn.Module, loss: Literal["exact", "sliced", "dsm"] = "exact",
                  noise_std: float = 0.5 / 255, n_slices: int = 1, curvature: float = 0.0, lr: float = 3e-3,
                  schedule: Literal["cosine", "constant"] = "cosine", whitening_patches: int = 20_000,
                  lam: float | None = None, tune_image: str = "astronaut", tune_sigma: float = 25.0,
-                 tune_crop: int = 128, export: str | None = None) -> None:
+                 tune_crop: int = 128, export: str | None = None, prune: float = 0.0) -> None:
         super().__init__()
         from preimage.priors.learned import PatchEnergy
 
@@ -89,6 +92,10 @@ class PriorModule(pl.LightningModule):
                                 f"got {type(energy).__name__}")
         if loss not in LOSSES:
             raise PreimageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if prune:
+            from preimage.priors.prune import check_prunable
+
+            check_prunable(energy, prune)
         self.energy = energy
         self.save_hyperparameters(ignore=["energy"])
         self.exported: Path | None = None
@@ -188,13 +195,18 @@ class PriorModule(pl.LightningModule):
         speed = self.training_speed()  # before λ is tuned
         self.energy.eval()
         meta = self.prior_meta()
+        energy = self.energy
+        if self.hparams.prune:                          # λ is tuned for the experts that are shipped
+            from preimage.priors.prune import prune_experts
+
+            energy, meta["pruned"] = prune_experts(self.energy, self.hparams.prune)
         lam = self.hparams.lam
         if lam is None and meta["representation"] is None:
-            lam = tune_lambda(self.energy, self.hparams.tune_image, bool(meta["data"].get("grey")),
+            lam = tune_lambda(energy, self.hparams.tune_image, bool(meta["data"].get("grey")),
                               self.hparams.tune_sigma, self.hparams.tune_crop)
         meta.update(lam=1.0 if lam is None else float(lam), steps=int(self.global_step),
                     command=COMMAND or shlex.join(sys.argv), speed=speed)
         if run_dir:
-            self.exported = save_prior(self.energy, Path(self.trainer.default_root_dir) / "prior.pt", meta)
+            self.exported = save_prior(energy, Path(self.trainer.default_root_dir) / "prior.pt", meta)
         if self.hparams.export:
-            save_prior(self.energy, self.hparams.export, meta)
+            save_prior(energy, self.hparams.export, meta)

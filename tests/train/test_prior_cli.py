@@ -121,6 +121,25 @@ def test_checkpoint_round_trip_and_resume(photo, tmp_path, monkeypatch, capsys):
     assert torch.equal(raw2["state_dict"][key], raw["state_dict"][key])
 
 
+def test_export_prunes_collapsed_experts_and_checkpoint_keeps_all(photo, tmp_path, monkeypatch, capsys):
+    """``--model.prune t`` exports only the experts with strength ≥ t × the largest (the
+    checkpoint keeps all); the exported energy is what prune_experts makes of the checkpoint's."""
+    from preimage.priors.prune import prune_experts
+    from preimage.priors.store import load_prior
+
+    monkeypatch.chdir(tmp_path)
+    assert _fit(tmp_path, photo, "--trainer.max_steps", "2", "--model.prune", "0.999") == 0
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    exported, full = load_prior(run / "prior.pt"), load_prior(run / "checkpoints" / "last.ckpt")
+    assert full.energy.n_experts == 4 and exported.energy.n_experts == 1
+    assert exported.meta["pruned"]["kept"] == 1 and exported.meta["pruned"]["of"] == 4
+    ref, _ = prune_experts(full.energy, 0.999)
+    z = torch.rand(2, 1, 9, 9)
+    torch.testing.assert_close(exported.energy(z), ref(z))
+    err = _one_line_exit2(["prior", "fit", "--config", str(SGD_CONFIGS[0]), "--model.prune", "2"], capsys, tmp_path)
+    assert "prune tolerance" in err
+
+
 def _one_line_exit2(argv, capsys, tmp_path):
     before = sorted(p for p in tmp_path.rglob("*"))
     rc = main(argv)
