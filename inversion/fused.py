@@ -1,13 +1,14 @@
 """The engine's per-step work beyond Φ in one pass per array, on the CPU.
 
 The compiled module ``_kernels`` (``inversion/_kernels.c``, built by ``pip install``; plain C,
-no torch headers, run on ``torch.get_num_threads()`` threads) does, each in one pass:
+no torch headers, one thread) does, each in one pass:
 
 - :func:`tv2_alpha6`: the closed forms of TV² (:mod:`preimage.priors.tv`, β = 2, CVPR'15 Eq. 6)
   and the α⁶ norm (:mod:`preimage.priors.alpha`, α = 6, uncoupled, Eq. 5) added into Φ's image
   gradient together with its deferred per-item factor (eager: 8–10 passes);
 - :func:`residual`: the feature match's residual Φ − Φ₀ and its per-item squared norm
-  (eager: two passes over the feature map);
+  (eager: two passes over the feature map). Used only when torch itself runs on one thread:
+  on more, torch's two threaded passes over a large map beat one pass on one thread;
 - :func:`momentum`, :func:`adagrad_momentum`: the optimisers' updates (eager: three and six).
 
 Each returns None (and does nothing) where it does not apply: no compiled module, another
@@ -92,22 +93,23 @@ def tv2_alpha6(x: Tensor, out: Tensor, tv: float | None, alpha: float | None,
         s = np.full(b, float(scale), dtype=np.float32 if x.dtype == torch.float32 else np.float64)
     values = np.zeros((b, 2))
     _kernels.tv2_alpha6(_np(x), _np(out), s, values, *x.shape, x.element_size(), tv is not None,
-                        alpha is not None, 2.0 * (tv or 0.0), 6.0 * (alpha or 0.0), torch.get_num_threads())
+                        alpha is not None, 2.0 * (tv or 0.0), 6.0 * (alpha or 0.0))
     v = torch.from_numpy(values).to(x.dtype)
     return (v[:, 0] if tv is not None else None), (v[:, 1] if alpha is not None else None)
 
 
-def residual(phi: Tensor, phi0: Tensor) -> tuple[Tensor, Tensor] | None:
-    """(r = Φ − Φ₀, ‖r_b‖² per item) in one pass, or None where the kernel does not apply.
-    ``phi0`` has the batch of ``phi`` or batch 1 (one target for every item)."""
-    if phi.dim() < 1 or phi0.shape[1:] != phi.shape[1:] or phi0.shape[0] not in (1, phi.shape[0]) \
+def residual(phi: Tensor, phi0: Tensor, any_threads: bool = False) -> tuple[Tensor, Tensor] | None:
+    """(r = Φ − Φ₀, ‖r_b‖² per item) in one pass, or None where the kernel does not apply or,
+    unless ``any_threads``, torch runs on more than one thread. ``phi0`` has the batch of
+    ``phi`` or batch 1 (one target for every item)."""
+    if (not any_threads and torch.get_num_threads() > 1) or phi.dim() < 1 or phi0.shape[1:] != phi.shape[1:] or phi0.shape[0] not in (1, phi.shape[0]) \
             or not _applies(phi, phi0):
         return None
     r = torch.empty_like(phi, memory_format=torch.contiguous_format)
     b = phi.shape[0]
     values = np.zeros(b)
     _kernels.residual(_np(phi), _np(phi0), _np(r), values, b, phi[0].numel() if b else 0, phi0.shape[0],
-                      phi.element_size(), torch.get_num_threads())
+                      phi.element_size())
     return r, torch.from_numpy(values).to(phi.dtype)
 
 
@@ -115,7 +117,7 @@ def momentum(x: Tensor, v: Tensor, g: Tensor, mu: float, c: float) -> bool:
     """``v ← μ·v + c·g; x ← x + v`` in one pass; False (nothing done) where it does not apply."""
     if not (x.shape == v.shape == g.shape and _applies(x, v, g)):
         return False
-    _kernels.momentum(_np(x), _np(v), _np(g), x.numel(), x.element_size(), mu, c, torch.get_num_threads())
+    _kernels.momentum(_np(x), _np(v), _np(g), x.numel(), x.element_size(), mu, c)
     return True
 
 
@@ -123,6 +125,5 @@ def adagrad_momentum(x: Tensor, v: Tensor, q: Tensor, g: Tensor, mu: float, inv_
     """``q ← μ·q + g²; v ← μ·v − g/(√q + 1/lr); x ← x + v`` in one pass; False where it does not apply."""
     if not (x.shape == v.shape == q.shape == g.shape and _applies(x, v, q, g)):
         return False
-    _kernels.adagrad_momentum(_np(x), _np(v), _np(q), _np(g), x.numel(), x.element_size(), mu, inv_lr,
-                              torch.get_num_threads())
+    _kernels.adagrad_momentum(_np(x), _np(v), _np(q), _np(g), x.numel(), x.element_size(), mu, inv_lr)
     return True
