@@ -102,6 +102,11 @@ def worker(args: argparse.Namespace) -> None:
     """Hold the jobs; for each ``threads`` line on stdin time every job and print JSON."""
     import torch
 
+    try:  # as the CLI runs an inversion (code from before it existed has no such call)
+        from preimage.inversion import keep_freed_memory
+        keep_freed_memory()
+    except ImportError:
+        pass
     jobs = build_jobs(args.layers, args.extra, args.image_size, args.image_priors, args.feature_priors)
     print(json.dumps({"ready": [list(k) for k in jobs]}), flush=True)
     for line in sys.stdin:
@@ -117,6 +122,7 @@ def worker(args: argparse.Namespace) -> None:
                 job.optimiser.step(x, ev.grad, t, None)
                 if job.box is not None:
                     job.box(x)
+                del ev                                              # as the engine: freed before the next step
             out.append([layer, variant, (time.perf_counter() - t0) / args.steps])
         print(json.dumps(out), flush=True)
 
