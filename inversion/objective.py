@@ -153,7 +153,6 @@ class Objective(nn.Module):
         values = {n: values[n] for n in self.terms}  # declaration order
         return Evaluation(sum(values.values()), values, feats, grad)
 
-
     def _fused_closed_forms(self, x: Tensor, grad: Tensor, scale: Tensor | float | None,
                             values: dict[str, Tensor]) -> bool:
         """``grad ← scale_b·grad + Σ w·∂term/∂x`` for the image-space TV² and α⁶ terms (one of
