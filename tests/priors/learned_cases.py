@@ -7,6 +7,15 @@ import torch
 from preimage.priors import FieldOfExperts, GMMPatchPrior, OvercompleteICA
 
 
+def autograd_value_and_grad(energy, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(energy(z), ∂Σenergy(z)/∂z) by autograd: the reference every closed form is checked against.
+    ``energy``: any callable (B, …) → (B,)."""
+    zz = z.clone().requires_grad_(True)
+    e = energy(zz)
+    (g,) = torch.autograd.grad(e.sum(), zz)
+    return e.detach(), g
+
+
 def correlated_patches(n: int, channels: int, p: int, seed: int = 0) -> torch.Tensor:
     """Smooth-ish random patches: white noise mixed by a random matrix plus a random DC offset."""
     g = torch.Generator().manual_seed(seed)
