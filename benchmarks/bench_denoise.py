@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from preimage.representations import load_image
-from preimage.train.denoise_eval import add_noise, denoise_image, prepare, psnr, ssim
-from preimage.train.patches import HELD_OUT_IMAGES, to_grey
+from preimage.train.analysis.denoise import add_noise, denoise_image, prepare, psnr, ssim
+from preimage.train.fit.patches import HELD_OUT_IMAGES, to_grey
 
 TV_WEIGHTS = tuple(float(w) for w in np.geomspace(0.02, 0.3, 15))
 

@@ -30,8 +30,8 @@ import torch
 
 from preimage.inversion import invert, keep_freed_memory
 from preimage.representations import load_image, resolve_images
-from preimage.train.config import apply_overrides, load_preset
-from preimage.train.invert_setup import build_job
+from preimage.train.config.overrides import apply_overrides, load_preset
+from preimage.train.jobs.setup import build_job
 
 
 def crops(n: int) -> list:

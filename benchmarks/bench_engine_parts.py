@@ -40,8 +40,8 @@ from bench_engine import cpu_model, crops  # noqa: E402
 
 from preimage.inversion import keep_freed_memory  # noqa: E402
 from preimage.inversion import fused  # noqa: E402
-from preimage.train.config import apply_overrides, load_preset  # noqa: E402
-from preimage.train.invert_setup import build_job  # noqa: E402
+from preimage.train.config.overrides import apply_overrides, load_preset  # noqa: E402
+from preimage.train.jobs.setup import build_job  # noqa: E402
 
 
 def eager(fn: callable) -> callable:

@@ -33,9 +33,9 @@ from preimage.inversion import invert
 from preimage.inversion.metrics import image_mse, image_psnr, image_ssim, table1_error
 from preimage.inverters import load_inverter
 from preimage.representations import resolve_images
-from preimage.train.config import apply_overrides, load_preset
-from preimage.train.invert_setup import build_job
-from preimage.train.inverter_invert import checkpoint_for, inverter_images, run_hybrid, run_inverter
+from preimage.train.config.overrides import apply_overrides, load_preset
+from preimage.train.jobs.setup import build_job
+from preimage.train.jobs.inverters import checkpoint_for, inverter_images, run_hybrid, run_inverter
 
 HELD_OUT = ["coffee", "china", "grace_hopper"]
 

@@ -66,8 +66,8 @@ def build_jobs(layers: list[str], extra: list[str], size: int, image_priors: lis
     """(layer, variant) → InversionJob, for every layer and the variants that apply to it."""
     from preimage.representations import load_image
     from preimage.representations.errors import PreimageError
-    from preimage.train.config import apply_overrides, load_preset
-    from preimage.train.invert_setup import build_job
+    from preimage.train.config.overrides import apply_overrides, load_preset
+    from preimage.train.jobs.setup import build_job
 
     tmp = Path(tempfile.mkdtemp())
     img = [("coffee", load_image("coffee"))]

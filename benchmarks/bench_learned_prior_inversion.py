@@ -8,7 +8,7 @@ every variant:
 
 Learned priors use ``weight: auto`` with ``share: 1`` and a ``sweep`` of factors (one restart
 per factor, one batched run), so each factor f is the share of the data term's response to
-noise given to the prior (:mod:`preimage.train.schema_learned_prior`). The handcrafted baseline
+noise given to the prior (:mod:`preimage.train.config.learned`). The handcrafted baseline
 runs with as many restarts (its figure is the mean over restarts and photos).
 
     python benchmarks/bench_learned_prior_inversion.py [--preset squeezenet-cvpr15]
@@ -48,7 +48,7 @@ def learned(key: str, prior: str, factors: list[float]) -> list[str]:
 def run(cfg: dict, images) -> tuple[torch.Tensor, torch.Tensor, float]:
     """PSNR and SSIM (images × restarts) and seconds of one batched job."""
     from preimage.inversion.metrics import image_psnr, image_ssim
-    from preimage.train.invert_setup import build_job
+    from preimage.train.jobs.setup import build_job
 
     job = build_job(cfg, images)
     t = time.perf_counter()
@@ -76,7 +76,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from preimage.representations import load_image
-    from preimage.train.config import apply_overrides, load_preset
+    from preimage.train.config.overrides import apply_overrides, load_preset
 
     images = [(n, load_image(n)) for n in args.photos]
     r = len(args.factors)

@@ -21,8 +21,8 @@ import resource, statistics, sys, torch
 sys.path.insert(0, {bench!r})
 from bench_engine import crops, engine, phi_alone
 from preimage.inversion import keep_freed_memory
-from preimage.train.config import apply_overrides, load_preset
-from preimage.train.invert_setup import build_job
+from preimage.train.config.overrides import apply_overrides, load_preset
+from preimage.train.jobs.setup import build_job
 kept = keep_freed_memory()
 torch.set_num_threads({threads})
 job = build_job(apply_overrides(load_preset("squeezenet-cvpr15"), ["layer=conv1", "repeats=1"]), crops(4))

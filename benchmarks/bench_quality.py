@@ -20,8 +20,8 @@ import torch
 from preimage.inversion import invert
 from preimage.inversion.metrics import table1_error
 from preimage.representations import resize_crop, resolve_images
-from preimage.train.config import apply_overrides, load_preset
-from preimage.train.invert_setup import build_job
+from preimage.train.config.overrides import apply_overrides, load_preset
+from preimage.train.jobs.setup import build_job
 
 PAPER = {"hog": (28.1, 7.87), "hogb": (10.67, 5.25), "dsift": (10.89, 7.5)}
 

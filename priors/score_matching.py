@@ -81,3 +81,30 @@ def curvature_penalty(model: PatchEnergy, x: Tensor) -> Tensor:
                                     create_graph=True, is_grads_batched=True)
         h = torch.einsum("dbd->bd", hh.flatten(2))
     return h.flatten(1).pow(2).sum(1).mean()
+
+
+LOSSES = ("exact", "sliced", "dsm")
+
+
+def score_matching_loss(energy: PatchEnergy, x: Tensor, loss: str, noise_std: float, n_slices: int = 1,
+                        curvature: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
+    """The loss of a training step by name, mean over the batch ``x`` (B, C, H, W); the noise
+    is drawn from ``generator``. ``exact``: Hyvärinen (2005), in closed form for linear-expert
+    energies (``laplacian``), by autograd otherwise; ``sliced``: Song et al. (2019); ``dsm``:
+    Vincent (2011) at ``noise_std``. For ``exact`` and ``sliced`` the batch first gets Gaussian
+    noise of std ``noise_std`` (dequantisation of 8-bit data), and ``curvature`` > 0 adds
+    Kingma & LeCun's (2010) penalty on the Hessian's diagonal."""
+    if loss == "dsm":
+        value = dsm_loss(energy, x, noise_std, generator)
+    else:
+        noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+        xn = x + noise_std * noise
+        if loss == "exact":
+            value = hyvarinen_loss(energy, xn) if hasattr(energy, "laplacian") else exact_sm_loss(energy, xn)
+        elif loss == "sliced":
+            value = sliced_sm_loss(energy, xn, n_slices, generator)
+        else:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if curvature > 0:
+            value = value + curvature * curvature_penalty(energy, xn)
+    return value

@@ -10,8 +10,9 @@ the image), whitening, hparams, lam (the MAP λ, default 1), training data and t
 that reproduces it. Shipped priors live in ``priors/pretrained/<name>.pt`` and load by short
 name (``load_prior("foe-grey")``).
 
-A Lightning checkpoint (``.ckpt``) of the training module also loads if its
-``hyper_parameters`` say which energy it holds, in either of two forms:
+A Lightning checkpoint (``.ckpt``) of the training module also loads if its ``preimage``
+entry (what ``preimage prior fit`` writes beside the constructor arguments in
+``hyper_parameters``) or its ``hyper_parameters`` say which energy it holds, in either of two forms:
 
 - ``prior_kind`` and ``prior_hparams`` (optionally ``prior_meta``), or
 - any entry that is a LightningCLI class spec ``{"class_path": "preimage.priors.foe.FieldOfExperts",
@@ -99,7 +100,7 @@ def _read(path: Path) -> Any:
 
 
 def _from_lightning(ckpt: dict, path: Path) -> tuple[str, dict, dict, dict]:
-    hp = ckpt.get("hyper_parameters") or {}
+    hp = {**(ckpt.get("hyper_parameters") or {}), **(ckpt.get("preimage") or {})}  # "preimage": what it is
     classes = energy_classes()
     kind, hparams, meta = hp.get("prior_kind"), hp.get("prior_hparams"), dict(hp.get("prior_meta") or {})
     if kind is None:

@@ -8,8 +8,8 @@ import torch
 from preimage.inversion import (AdagradMomentum, ActivationMax, Box, Caricature, Objective, PriorTerm, expand_schedule,
                        invert, random_init)
 from preimage.priors import TVPrior
-from preimage.train.config import apply_overrides, load_preset
-from preimage.train.invert_setup import build_job
+from preimage.train.config.overrides import apply_overrides, load_preset
+from preimage.train.jobs.setup import build_job
 
 
 def test_adagrad_momentum_matches_reference_update():

@@ -13,7 +13,7 @@ from preimage.inverters.hoggle import HOGgle, HOGgleMeta, hog_representation, no
 from preimage.inverters.hoggle_fit import fit_hoggle, paired_windows
 from preimage.representations import resize_crop, resolve_images
 from preimage.representations.errors import PreimageError
-from preimage.train.cli import main
+from preimage.train.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import torch
 from preimage.inverters.hoggle_fit import fit_hoggle
 from preimage.representations import resize_crop, resolve_images
 from preimage.representations.errors import PreimageError
-from preimage.train.config import apply_overrides, load_preset
-from preimage.train.invert_setup import build_job
+from preimage.train.config.overrides import apply_overrides, load_preset
+from preimage.train.jobs.setup import build_job
 
 
 @pytest.fixture(scope="module")

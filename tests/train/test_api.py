@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from preimage.train.api import load_config, run_invert
-from preimage.train.cli import main
-from preimage.train.config import preset_names
+from preimage.train.cli.main import main
+from preimage.train.config.overrides import preset_names
 
 TINY = ["image_size=48", "repeats=2", "x0_sigma_scale_with_size=true", "optimiser.schedule=[[1, 4], [0.1, 2]]"]
 

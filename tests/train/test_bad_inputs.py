@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from preimage.train.cli import main
+from preimage.train.cli.main import main
 
 TINY = ["image_size=32", "repeats=1", "optimiser.schedule=[[1, 2]]"]
 INV = ["invert", "--config", "squeezenet-cvpr15", "--image", "chelsea", "--layer", "conv1", "--quiet"]

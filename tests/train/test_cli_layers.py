@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from preimage.train.cli import COMMANDS, build_parser, main
+from preimage.train.cli.main import COMMANDS, build_parser, main
 
 
 def test_help_lists_existing_subcommands(capsys):

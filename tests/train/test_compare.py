@@ -11,7 +11,7 @@ import math
 import pytest
 import yaml
 
-from preimage.train.cli import main
+from preimage.train.cli.main import main
 from preimage.train.compare import runner
 from preimage.train.compare.api import compare
 from preimage.train.compare.store import read_csv
@@ -156,7 +156,7 @@ def _cli(tmp_path, capsys, *argv):
     ("missing checkpoint", "method 'inverter'"),
     ("unknown layer", "unknown layer 'conv99' for squeezenet"),
     ("override typo", "has no key 'restart'"),
-    ("yaml typo", "unknown key 'layer' in representations.hog (did you mean 'layers'?)"),
+    ("yaml typo", "representations.hog has no key 'layer' (did you mean 'layers'?)"),
 ])
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, case, message):
     cfg = json.loads(json.dumps(CONFIG))
@@ -260,12 +260,13 @@ def test_spec_types_and_required_keys_are_checked():
 
     good = json.loads(json.dumps(CONFIG))
     assert parse_spec(good).representations["squeezenet"].probes.neigh == 3
-    for key, value, message in [("restarts", "two", "restarts must be a int"), ("restarts", 0, "at least 1"),
-                                ("images", 3, "images must be a list"), ("name", None, None)]:
+    for key, value, message in [("restarts", "two", "restarts='two' is not allowed: expected an integer ≥ 1"),
+                                ("restarts", 0, "restarts=0 is not allowed: expected an integer ≥ 1"),
+                                ("images", 3, "images=3 is not allowed: expected a list"), ("name", None, None)]:
         bad = json.loads(json.dumps(CONFIG))
         if message is None:
             del bad[key]
-            message = "lacks 'name'"
+            message = "the config needs name: a string"
         else:
             bad[key] = value
         with pytest.raises(PreimageError, match=message):

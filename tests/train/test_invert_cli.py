@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from preimage.train.cli import main
-from preimage.train.config import apply_overrides, load_preset, preset_names
+from preimage.train.cli.main import main
+from preimage.train.config.overrides import apply_overrides, load_preset, preset_names
 
 TINY = ["optimiser.schedule=[[1, 3], [0.1, 2]]", "image_size=48", "repeats=2", "x0_sigma_scale_with_size=true"]
 
@@ -79,7 +79,7 @@ def test_failure_during_the_run_leaves_no_directory(tmp_path, capsys):
 def test_every_preset_loads_and_builds(name):
     from preimage.representations import load_image
     from preimage.representations.errors import PreimageError
-    from preimage.train.invert_setup import build_job
+    from preimage.train.jobs.setup import build_job
 
     cfg = load_preset(name)
     if cfg["representation"] == "caffenet":

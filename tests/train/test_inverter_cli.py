@@ -9,11 +9,15 @@ import torch
 
 from preimage.inverters import build_inverter, save_inverter
 from preimage.representations import build_representation, resolve_images
-from preimage.train.cli import main
-from preimage.train.config import apply_overrides, load_preset
-from preimage.train.invert_setup import build_job
-from preimage.train.inverter_cli import config_names
-from preimage.train.inverter_invert import run_hybrid, run_inverter
+from preimage.train.cli.main import main
+from preimage.train.config.overrides import apply_overrides, load_preset
+from preimage.train.jobs.setup import build_job
+from preimage.train.config.presets import preset_names
+
+
+def config_names() -> list[str]:
+    return preset_names("inverter")
+from preimage.train.jobs.inverters import run_hybrid, run_inverter
 
 TINY = ["image_size=48", "x0_sigma_scale_with_size=true"]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from preimage.representations import resolve_images
-from preimage.train.inverter_module import InverterTask
+from preimage.train.fit.inverter import InverterTask
 
 
 def _batch(n=2, size=32):

@@ -8,8 +8,8 @@ from lightning import Trainer
 
 from preimage.inverters import load_inverter, save_inverter
 from preimage.representations import PreimageError
-from preimage.train.inverter_data import InverterData
-from preimage.train.inverter_module import InverterTask
+from preimage.train.fit.crops import InverterData
+from preimage.train.fit.inverter import InverterTask
 
 
 def _data():

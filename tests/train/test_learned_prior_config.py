@@ -9,8 +9,8 @@ from preimage.priors import FieldOfExperts, GMMPatchPrior, save_prior
 from preimage.priors.adapt import for_convention
 from preimage.representations import load_image
 from preimage.representations.errors import PreimageError
-from preimage.train.config import apply_overrides, load_preset
-from preimage.train.invert_setup import build_job
+from preimage.train.config.overrides import apply_overrides, load_preset
+from preimage.train.jobs.setup import build_job
 
 TINY = ["optimiser.schedule=[[1, 3], [0.1, 2]]", "image_size=48", "repeats=2", "x0_sigma_scale_with_size=true"]
 

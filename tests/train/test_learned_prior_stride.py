@@ -7,8 +7,8 @@ import torch
 from preimage.priors import FieldOfExperts, GMMPatchPrior, save_prior
 from preimage.representations import load_image
 from preimage.representations.errors import PreimageError
-from preimage.train.config import apply_overrides, load_preset
-from preimage.train.invert_setup import build_job
+from preimage.train.config.overrides import apply_overrides, load_preset
+from preimage.train.jobs.setup import build_job
 
 TINY = ["layer=conv1", "optimiser.schedule=[[1, 2]]", "image_size=32", "repeats=1", "x0_sigma_scale_with_size=true"]
 

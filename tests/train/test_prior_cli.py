@@ -10,7 +10,7 @@ import torch
 import yaml
 from PIL import Image
 
-from preimage.train.cli import main
+from preimage.train.cli.main import main
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "prior").glob("*.yaml"))
 SGD_CONFIGS = [c for c in CONFIGS if "trainer" in yaml.safe_load(c.read_text())]
@@ -46,9 +46,9 @@ def test_configs_found():
 @pytest.mark.parametrize("cfg", SGD_CONFIGS, ids=lambda c: c.stem)
 def test_every_config_instantiates(cfg):
     from preimage.priors.learned import PatchEnergy
-    from preimage.train.lightning_app import run_lightning_cli
-    from preimage.train.patch_data import PatchDataModule
-    from preimage.train.prior_module import PriorModule
+    from preimage.train.fit.app import run_lightning_cli
+    from preimage.train.fit.patch_data import PatchDataModule
+    from preimage.train.fit.prior import PriorModule
 
     cli = run_lightning_cli(PriorModule, PatchDataModule, ["--config", str(cfg)], run=False)
     assert isinstance(cli.model.energy, PatchEnergy)
@@ -58,7 +58,7 @@ def test_every_config_instantiates(cfg):
 
 @pytest.mark.parametrize("cfg", GMM_CONFIGS, ids=lambda c: c.stem)
 def test_every_gmm_config_instantiates(cfg):
-    from preimage.train.gmm_fit import GMMFit, build_parser
+    from preimage.train.fit.gmm import GMMFit, build_parser
 
     parser = build_parser()
     init = parser.instantiate_classes(parser.parse_args(["--config", str(cfg)]))
@@ -105,16 +105,21 @@ def test_checkpoint_round_trip_and_resume(photo, tmp_path, monkeypatch, capsys):
     run = Path(capsys.readouterr().out.strip().splitlines()[-1])
     ckpt = run / "checkpoints" / "last.ckpt"
     raw = torch.load(ckpt, weights_only=True)  # plain tensors and containers only
-    assert raw["global_step"] == 4 and raw["hyper_parameters"]["prior_kind"] == "foe"
+    assert raw["global_step"] == 4 and raw["preimage"]["prior_kind"] == "foe"
     exported, from_ckpt = load_prior(run / "prior.pt"), load_prior(ckpt)
     z = torch.rand(2, 1, 9, 9)
     assert torch.allclose(exported.energy(z), from_ckpt.energy(z))
     assert exported.lam == 0.2 and exported.meta["command"].startswith("preimage prior fit --config")
-    # resume: continues from step 4 with the restored (not refitted) whitening
+    # resume: continues from step 4 with the restored (not refitted) whitening, in the run
+    # directory that wrote the checkpoint (its first config kept, the resumed one beside it)
+    first_config = (run / "config.yaml").read_text()
     assert _fit(tmp_path, photo, "--trainer.max_steps", "6", "--trainer.val_check_interval", "2",
                 "--data.seed", "5", "--ckpt_path", str(ckpt)) == 0
     run2 = Path(capsys.readouterr().out.strip().splitlines()[-1])
-    assert run2 != run and (run / "prior.pt").is_file()  # a new run directory, the old one intact
+    assert run2 == run and (run / "config.yaml").read_text() == first_config
+    assert "ckpt_path" in (run / "config-resumed.yaml").read_text()
+    assert load_prior(run / "prior.pt").meta["steps"] == 6
+    assert len(list(run.parent.iterdir())) == 1  # no second run directory
     raw2 = torch.load(run2 / "checkpoints" / "last.ckpt", weights_only=True)
     assert raw2["global_step"] == 6
     key = "energy.whitening.matrix"
@@ -187,7 +192,7 @@ def test_denoise_writes_a_run_and_improves_psnr(photo, tmp_path, capsys):
 
     from preimage.priors.gmm import GMMPatchPrior
     from preimage.priors.store import save_prior
-    from preimage.train.patch_data import PatchDataModule
+    from preimage.train.fit.patch_data import PatchDataModule
 
     dm = PatchDataModule(images=["camera"], grey=True, patch_size=4, n_train=3000, n_val=10)
     dm.setup()
@@ -214,14 +219,14 @@ def test_help_and_list(capsys):
 
 
 def test_wandb_logger_selectable_and_offline_by_default(monkeypatch):
-    from preimage.train.lightning_app import WandbLogger, run_lightning_cli
-    from preimage.train.patch_data import PatchDataModule
-    from preimage.train.prior_module import PriorModule
+    from preimage.train.fit.app import WandbLogger, run_lightning_cli
+    from preimage.train.fit.patch_data import PatchDataModule
+    from preimage.train.fit.prior import PriorModule
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("HOME", "/nonexistent")  # no ~/.netrc with a W&B key
     cfg = str(next(c for c in SGD_CONFIGS if c.stem == "foe-grey"))
     cli = run_lightning_cli(PriorModule, PatchDataModule, ["--config", cfg, "--trainer.logger",
-                                                           "preimage.train.lightning_app.WandbLogger"], run=False)
+                                                           "preimage.train.fit.app.WandbLogger"], run=False)
     assert isinstance(cli.trainer.logger, WandbLogger) and cli.trainer.logger._offline is True

@@ -8,8 +8,8 @@ from PIL import Image
 
 from preimage.representations import build_representation
 from preimage.representations.errors import PreimageError
-from preimage.train import patches as P
-from preimage.train.patch_data import PatchDataModule
+from preimage.train.fit import patches as P
+from preimage.train.fit.patch_data import PatchDataModule
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import torch
 
 from preimage.priors.foe import FieldOfExperts
 from preimage.priors.ica import OvercompleteICA
-from preimage.train.patch_data import PatchDataModule
-from preimage.train.prior_module import PriorModule
-from preimage.train.sm_losses import score_matching_loss
+from preimage.train.fit.patch_data import PatchDataModule
+from preimage.train.fit.prior import PriorModule
+from preimage.priors.score_matching import score_matching_loss
 
 
 class HeldOutLoss(pl.Callback):

@@ -8,8 +8,8 @@ import torch
 import yaml
 
 from preimage.representations.errors import PreimageError
-from preimage.train.config import PRESET_DIR, apply_overrides, load_preset, preset_names
-from preimage.train.schema import (BuildContext, InitVariant, InvertConfig, MethodVariant, PriorVariant, TermSpec,
+from preimage.train.config.overrides import PRESET_DIR, apply_overrides, load_preset, preset_names
+from preimage.train.config.invert import (BuildContext, InitVariant, InvertConfig, MethodVariant, PriorVariant, TermSpec,
                                    from_data, parse_config, register_variant, to_data, variants)
 
 

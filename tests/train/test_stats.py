@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from preimage.train.cli import main
-from preimage.train.stats import (excess_kurtosis, gram, layer_stats, standardise, tile_samples,
+from preimage.train.cli.main import main
+from preimage.train.analysis.stats import (excess_kurtosis, gram, layer_stats, standardise, tile_samples,
                                   toeplitz_distance, toeplitz_projection)
 
 W = 6

@@ -3,9 +3,9 @@ plus overrides; :func:`resolve` gives its config for one layer, :func:`prepare` 
 job (every bad input fails here, before any work), :func:`execute` runs it on a device and
 returns the reconstructions in the representation's input units.
 
-It uses the typed invert schema (:mod:`preimage.train.schema`): configs are validated by
-:func:`preimage.train.config.apply_overrides`, jobs built by
-:func:`preimage.train.invert_setup.build_job`, and run by the job's method variant
+It uses the typed invert schema (:mod:`preimage.train.config.invert`): configs are validated by
+:func:`preimage.train.config.overrides.apply_overrides`, jobs built by
+:func:`preimage.train.jobs.setup.build_job`, and run by the job's method variant
 (``job.method.run``: optimisation, or any registered method such as an inverse network),
 so every method is run exactly as ``preimage invert`` runs it. A method whose variant,
 preset or checkpoint is missing fails in :func:`resolve` or :func:`prepare` with a
@@ -47,7 +47,7 @@ def resolve(config: str, overrides: Sequence[str], layer: str, settings: dict) -
     layer, then the method's ``overrides`` (``{layer}`` replaced by the layer)."""
     import json
 
-    from preimage.train.config import apply_overrides, load_preset
+    from preimage.train.config.overrides import apply_overrides, load_preset
 
     forced = [f"{k}={json.dumps(v)}" for k, v in settings.items() if v is not None] + [f"layer={layer}"]
     return apply_overrides(load_preset(config), forced + [o.replace("{layer}", layer) for o in overrides])
@@ -55,7 +55,7 @@ def resolve(config: str, overrides: Sequence[str], layer: str, settings: dict) -
 
 def prepare(cfg: dict, images: list[tuple[str, Tensor]]) -> Prepared:
     """Build the job for ``images`` (raises :class:`PreimageError` on bad input)."""
-    from preimage.train.invert_setup import build_job
+    from preimage.train.jobs.setup import build_job
 
     job = build_job(cfg, images)
     job.method.prepare(job)  # a method's checkpoint is loaded and checked now, before any work

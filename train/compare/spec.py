@@ -27,17 +27,17 @@ with a one-line note in the summary. A method the user names (``--methods``) nev
 
 from __future__ import annotations
 
-import copy
-import difflib
-from dataclasses import MISSING, dataclass, field, fields
-from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
 
 import yaml
 
 from preimage.representations.errors import PreimageError
-
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "compare"
+from preimage.train.config.overrides import apply_overrides as _apply
+from preimage.train.config.presets import preset_names as _preset_names
+from preimage.train.config.presets import read_yaml, resolve_preset
+from preimage.train.config.types import NonNegInt, PosInt, to_data
+from preimage.train.config.validate import from_data
 
 
 @dataclass
@@ -56,172 +56,86 @@ class ProbeSpec:
 
     method: str
     layers: list[str] = field(default_factory=list)   # empty: every layer of the group
-    neigh: int | None = None
-    filter_groups: list[int] = field(default_factory=list)
+    neigh: PosInt | None = None
+    filter_groups: list[Literal[1, 2]] = field(default_factory=list)
 
 
 @dataclass
 class GroupSpec:
-    """A representation with the layers to invert and the methods to compare on it."""
+    """A representation with the layers to invert and the methods to compare on it (a method
+    given as a bare string is short for ``{config: string}``)."""
 
-    layers: list[str]
-    methods: dict[str, MethodSpec]
+    layers: list[str] | str
+    methods: dict[str, MethodSpec | str]
     probes: ProbeSpec | None = None
+
+    def __post_init__(self) -> None:
+        self.layers = [self.layers] if isinstance(self.layers, str) else self.layers
+        self.methods = {k: MethodSpec(v) if isinstance(v, str) else v for k, v in self.methods.items()}
+        if not self.layers:
+            raise PreimageError("a representation's layers are empty; name at least one layer")
+        if not self.methods:
+            raise PreimageError("a representation's methods are empty; name at least one method")
+        if self.probes and self.probes.method not in self.methods:
+            raise PreimageError(f"probes.method {self.probes.method!r} is not one of its methods: "
+                                f"{', '.join(self.methods)}")
 
 
 @dataclass
 class CompareSpec:
     name: str
-    images: list[str]
+    images: list[str] | str
     representations: dict[str, GroupSpec]
-    image_size: int | None = None
-    restarts: int = 1
-    seed: int = 0
+    image_size: PosInt | None = None
+    restarts: PosInt = 1
+    seed: NonNegInt = 0
+
+    def __post_init__(self) -> None:
+        self.images = [self.images] if isinstance(self.images, str) else self.images
+        if not self.representations:
+            raise PreimageError("representations is empty; name at least one (e.g. squeezenet)")
 
 
-def _check_keys(cls: type, raw: dict, where: str) -> None:
-    valid = [f.name for f in fields(cls)]
-    for key in raw:
-        if key not in valid:
-            near = difflib.get_close_matches(str(key), valid, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise PreimageError(f"unknown key {key!r} in {where}{hint}; valid keys: {', '.join(valid)}")
-    missing = [f.name for f in fields(cls)
-               if f.name not in raw and f.default is MISSING and f.default_factory is MISSING]
-    if missing:
-        raise PreimageError(f"{where} lacks {', '.join(repr(m) for m in missing)}")
-
-
-
-def _typed(value: Any, kind: type | tuple, what: str) -> Any:
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise PreimageError(f"{what} must be a {names}, got {value!r}")
-    return value
-
-
-def _str_list(value: Any, what: str) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    _typed(value, list, what)
-    return [str(_typed(v, (str, int), f"each entry of {what}")) for v in value]
-
-
-def _method(raw: Any, where: str) -> MethodSpec:
-    if isinstance(raw, str):
-        raw = {"config": raw}
-    _typed(raw, dict, where)
-    _check_keys(MethodSpec, raw, where)
-    return MethodSpec(str(_typed(raw["config"], str, f"{where}.config")),
-                      _str_list(raw.get("overrides") or [], f"{where}.overrides"),
-                      bool(_typed(raw.get("optional", False), bool, f"{where}.optional")))
-
-
-def _probes(raw: Any, where: str) -> ProbeSpec | None:
-    if raw is None:
-        return None
-    _typed(raw, dict, where)
-    _check_keys(ProbeSpec, raw, where)
-    neigh = raw.get("neigh")
-    return ProbeSpec(str(raw["method"]), _str_list(raw.get("layers") or [], f"{where}.layers"),
-                     None if neigh is None else int(_typed(neigh, int, f"{where}.neigh")),
-                     [int(_typed(g, int, f"{where}.filter_groups")) for g in raw.get("filter_groups") or []])
-
-
-def _group(raw: Any, where: str) -> GroupSpec:
-    _typed(raw, dict, where)
-    _check_keys(GroupSpec, raw, where)
-    methods = _typed(raw["methods"], dict, f"{where}.methods")
-    if not methods:
-        raise PreimageError(f"{where}.methods is empty; name at least one method")
-    group = GroupSpec(_str_list(raw["layers"], f"{where}.layers"),
-                      {str(k): _method(v, f"{where}.methods.{k}") for k, v in methods.items()},
-                      _probes(raw.get("probes"), f"{where}.probes"))
-    if not group.layers:
-        raise PreimageError(f"{where}.layers is empty; name at least one layer")
-    if group.probes and group.probes.method not in group.methods:
-        raise PreimageError(f"{where}.probes.method {group.probes.method!r} is not one of its methods: "
-                            f"{', '.join(group.methods)}")
-    return group
-
-
-def parse_spec(raw: dict) -> CompareSpec:
-    """A mapping (YAML) → :class:`CompareSpec`; every key and type checked."""
-    _typed(raw, dict, "the comparison config")
-    _check_keys(CompareSpec, raw, "the comparison config")
-    reps = _typed(raw["representations"], dict, "representations")
-    if not reps:
-        raise PreimageError("representations is empty; name at least one (e.g. squeezenet)")
-    size = raw.get("image_size")
-    restarts = int(_typed(raw.get("restarts", 1), int, "restarts"))
-    if restarts < 1:
-        raise PreimageError(f"restarts must be at least 1, got {restarts}")
-    return CompareSpec(str(raw["name"]), _str_list(raw["images"], "images"),
-                       {str(k): _group(v, f"representations.{k}") for k, v in reps.items()},
-                       None if size is None else int(_typed(size, int, "image_size")), restarts,
-                       int(_typed(raw.get("seed", 0), int, "seed")))
+def parse_spec(raw: Any) -> CompareSpec:
+    """A mapping (YAML) → :class:`CompareSpec`; every key, type and range checked by the one
+    config validator (:func:`preimage.train.config.validate.from_data`)."""
+    if not isinstance(raw, dict):
+        raise PreimageError(f"the comparison config is not a YAML mapping of keys to values (got {type(raw).__name__}); "
+                            "start from a preset in configs/compare/")
+    return from_data(CompareSpec, raw)
 
 
 def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    return _preset_names("compare")
 
 
 def load_raw(spec: str) -> dict:
     """A comparison preset by name (``configs/compare``) or a .yaml path → its mapping."""
-    path = Path(spec)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        path = PRESET_DIR / f"{spec}.yaml"
-    if not path.is_file():
-        raise PreimageError(f"unknown comparison {spec!r}; choose one of {', '.join(preset_names())} "
-                            "or give a .yaml file")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise PreimageError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    _typed(raw, dict, f"comparison config {path}")
+    path = resolve_preset("compare", spec)
+    raw = read_yaml(path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise PreimageError(f"comparison config {path} is not a YAML mapping of keys to values; fix the file")
     raw.setdefault("name", path.stem)
     return raw
 
 
+def normalise(raw: Any) -> dict:
+    """Validate and complete (every default filled) a comparison mapping."""
+    return to_data(parse_spec(raw))
+
+
 def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
-    """A copy of ``raw`` with dotted ``key=value`` overrides (YAML values); a key that the
-    config lacks is an error naming the keys it has (typos are never silently ignored)."""
-    raw = copy.deepcopy(raw)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        parts = key.strip().split(".")
-        if not sep or not all(parts):
-            raise PreimageError(f"override {item!r} is not of the form key=value (e.g. restarts=1)")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            raise PreimageError(f"override {item!r}: the value is not valid YAML; quote it or fix the brackets") \
-                from None
-        node = raw
-        for i, part in enumerate(parts):
-            if not isinstance(node, dict) or part not in node:
-                where = ".".join(parts[:i]) or "the comparison config"
-                have = ", ".join(map(str, node)) if isinstance(node, dict) else "nothing (not a mapping)"
-                near = difflib.get_close_matches(part, list(map(str, node)) if isinstance(node, dict) else [], n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                raise PreimageError(f"cannot override {key!r}: {where} has no key {part!r}{hint}; it has {have}")
-            if i == len(parts) - 1:
-                node[part] = parsed
-            else:
-                node = node[part]
-    return raw
+    """A validated copy of ``raw`` with dotted ``key=value`` overrides (YAML values), the same
+    syntax and rules as ``preimage invert``'s (a typo'd key is one error with did-you-mean)."""
+    return _apply(normalise(raw), overrides, schema=CompareSpec, normalise_with=normalise)
 
 
 def load_spec(spec: str, overrides: Sequence[str] = ()) -> tuple[CompareSpec, dict]:
     """Preset/path + ``key=value`` overrides (dotted, YAML values) → (spec, resolved mapping)."""
-    raw = load_raw(spec)
-    for key in ("image_size", "restarts", "seed"):  # optional keys can be overridden too
-        raw.setdefault(key, {"restarts": 1, "seed": 0}.get(key))
-    for group in (raw.get("representations") or {}).values():
-        if isinstance(group, dict):
-            group.setdefault("probes", None)
-    raw = apply_overrides(raw, overrides)
-    return parse_spec(copy.deepcopy(raw)), raw
+    raw = apply_overrides(load_raw(spec), overrides)
+    return parse_spec(raw), raw
 
 
 def dump(raw: dict) -> str:

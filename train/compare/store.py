@@ -38,21 +38,11 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 
 def new_partial(out: str | Path, name: str) -> Path:
     """Create ``<out>/<timestamp>-<name>.partial`` (a fresh name, never an existing one)."""
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    n = 1
-    while True:
-        base = f"{stamp}-{name}" + (f"-{n}" if n > 1 else "")
-        path = root / f"{base}{PARTIAL}"
-        if not (root / base).exists():
-            try:
-                path.mkdir()
-                (path / "cells").mkdir()
-                return path
-            except FileExistsError:
-                pass
-        n += 1
+    from preimage.train.output.run_dir import claim_dir
+
+    path = claim_dir(out, name, PARTIAL)
+    (path / "cells").mkdir()
+    return path
 
 
 def check_resumable(path: str | Path) -> Path:

@@ -11,7 +11,7 @@ from preimage.train.compare.summary import parse_tables
 
 
 def log_comparison(run: Path, rows: list[dict], summary: str, figures: list[str]) -> None:
-    from preimage.train.tracking import WandbLogger
+    from preimage.train.output.tracking import WandbLogger
 
     logger = WandbLogger({"comparison": run.name}, run.name.removesuffix(".partial"), str(run))
     w, r = logger.wandb, logger.run

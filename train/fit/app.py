@@ -1,0 +1,234 @@
+"""LightningCLI with preimage's defaults, for every ``fit`` command (priors, inverters).
+
+``run_lightning_cli(Model, Data, ["fit", "--config", "x.yaml", "--trainer.max_steps", "10"],
+kind="prior", root="runs/prior", export=ExportPrior(command))`` runs Lightning's own CLI
+(``fit``, ``validate``, ``test``, ``predict``; YAML configs; every constructor argument of the
+model, the data module and the Trainer on the command line; ``--ckpt_path`` resume) with:
+
+- **The same checkpoint and early-stopping callbacks for every model**: ``--checkpoint.*``
+  (Lightning's ``ModelCheckpoint``: best ``val/loss`` and the last step) and
+  ``--early_stopping.*`` (``EarlyStopping`` on ``val/loss``), set in a config's
+  ``checkpoint:`` / ``early_stopping:`` sections.
+- **Run directories that never overwrite**: unless ``--trainer.default_root_dir`` is given,
+  each run writes into a fresh ``<root>/<timestamp>-<name>[-N]`` (``name``: the config's file
+  name), holding ``config.yaml``, ``metrics.csv`` (CSVLogger) and ``checkpoints/``. The run
+  directory is chosen in :meth:`PreimageCLI.before_instantiate_classes` from the parsed config
+  and reaches the loggers as their ``save_dir`` and the modules as ``trainer.default_root_dir``;
+  the reproducing command reaches them through the ``export`` callback's constructor.
+  A run that fails before its first checkpoint leaves nothing behind.
+- **W&B offline by default**: ``trainer.logger: {class_path: preimage.train.fit.app.WandbLogger}``
+  logs offline into the run directory unless the user's W&B settings say otherwise.
+- **One-line errors**: a bad option, a bad config file, a checkpoint of another kind of model
+  or a :class:`PreimageError` raised while building the objects becomes one
+  :class:`PreimageError` (the command line prints it on one line and exits with status 2).
+
+The objects are returned (``cli.model``, ``cli.datamodule``, ``cli.trainer``) with
+``cli.run_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from lightning.pytorch import Callback
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
+
+from preimage.representations.errors import PreimageError
+
+_SAVE_DIR_LOGGERS = ("CSVLogger", "WandbLogger", "TensorBoardLogger")
+
+
+class WandbLogger(_LightningWandbLogger):
+    """Lightning's W&B logger, offline unless the user's W&B settings say otherwise (``offline=None``),
+    writing into the run directory (the CLI sets ``save_dir`` to it unless one is given)."""
+
+    def __init__(self, project: str = "preimage", offline: bool | None = None, save_dir: str | None = None,
+                 **kwargs: Any) -> None:
+        from preimage.train.output.tracking import _wandb_mode
+
+        if offline is None:
+            offline = _wandb_mode() != "online"
+        save_dir = save_dir or "."
+        super().__init__(project=project, offline=offline, save_dir=save_dir, **kwargs)
+        self._preimage_dir = save_dir
+
+    @property
+    def experiment(self):  # type: ignore[override]
+        Path(self._preimage_dir).mkdir(parents=True, exist_ok=True)
+        return super().experiment
+
+
+def read_checkpoint(path: str, check: Callable[[dict], None] | None = None) -> dict:
+    """Load a Lightning checkpoint with ``weights_only=True``; one clear error if it is not one
+    (``check`` may refuse checkpoints of another kind of model by raising PreimageError)."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    if not Path(path).is_file():
+        raise PreimageError(f"checkpoint {path} does not exist; give the .ckpt of an earlier run (its checkpoints/ folder)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as e:
+        raise PreimageError(f"cannot read checkpoint {path} ({type(e).__name__}); it is corrupt or not a "
+                            "Lightning checkpoint: give the .ckpt of an earlier run") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise PreimageError(f"{path} is not a Lightning checkpoint; give the .ckpt of an earlier run")
+    if check is not None:
+        check(ckpt)
+    return ckpt
+
+
+class PreimageCLI(LightningCLI):
+    """LightningCLI with the project's callbacks, run directory and checkpoint check (module
+    docstring). ``root``: parent of run directories; ``default_name``: the run's name when no
+    ``--config`` file is given; ``check_checkpoint``: refuses a ``--ckpt_path`` of another kind."""
+
+    def __init__(self, *args: Any, root: str | Path = "runs", default_name: str = "run",
+                 check_checkpoint: Callable[[dict], None] | None = None,
+                 built: list["PreimageCLI"] | None = None, **kwargs: Any) -> None:
+        self.root, self.default_name, self.check_checkpoint = Path(root), default_name, check_checkpoint
+        self.run_dir: Path | None = None
+        self.user_dir = False
+        if built is not None:  # the caller's handle, for clean-up when the constructor fails
+            built.append(self)
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.monitor": "val/loss", "checkpoint.mode": "min",
+                             "checkpoint.save_last": True, "checkpoint.filename": "best"})
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults({"early_stopping.monitor": "val/loss", "early_stopping.mode": "min",
+                             "early_stopping.patience": 5})
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        sub = self.config.get("subcommand")
+        path = self.config[sub].get("ckpt_path") if sub else None
+        if path and str(path) not in ("last", "best", "hpc", "registry"):
+            read_checkpoint(str(path), self.check_checkpoint)  # before Lightning reads its hyper-parameters
+
+    def before_instantiate_classes(self) -> None:
+        sub = self.config.get("subcommand")
+        cfg = self.config[sub] if sub else self.config
+        trainer = cfg["trainer"]
+        self.user_dir = trainer.get("default_root_dir") is not None
+        ckpt = cfg.get("ckpt_path")
+        resumed = _run_of(ckpt) if ckpt else None
+        if resumed is not None:  # resuming: continue in the run directory that wrote the checkpoint
+            self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": "config-resumed.yaml",
+                                       "overwrite": True}
+        if resumed is not None and not self.user_dir:
+            trainer["default_root_dir"] = str(resumed)
+            self.user_dir = True  # it holds the earlier run's files: never removed
+        elif not self.user_dir:
+            configs = [c for c in (cfg.get("config") or []) if c is not None]
+            name = Path(str(configs[-1])).stem if configs else self.default_name
+            from preimage.train.output.run_dir import claim_dir
+
+            trainer["default_root_dir"] = str(claim_dir(self.root, name))  # atomic: concurrent fits differ
+        run_dir = str(trainer["default_root_dir"])
+        self.run_dir = Path(run_dir)
+        logger = trainer.get("logger")
+        if logger is None or logger is True:
+            from jsonargparse import Namespace
+
+            trainer["logger"] = Namespace(class_path="lightning.pytorch.loggers.CSVLogger",
+                                          init_args=Namespace(save_dir=run_dir, name="", version=""))
+        else:
+            for spec in logger if isinstance(logger, list) else [logger]:
+                args = getattr(spec, "init_args", None)
+                if args is not None and str(spec.class_path).rsplit(".", 1)[-1] in _SAVE_DIR_LOGGERS \
+                        and args.get("save_dir") in (None, ".", ""):
+                    args["save_dir"] = run_dir
+
+
+def _run_of(ckpt: Any) -> Path | None:
+    """The run directory that wrote checkpoint ``ckpt`` (``<run>/checkpoints/x.ckpt``), if any."""
+    path = Path(str(ckpt))
+    if path.is_file() and path.parent.name == "checkpoints" and (path.parent.parent / "config.yaml").is_file():
+        return path.parent.parent
+    return None
+
+
+def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Sequence[str], *,
+                      root: str | Path = "runs", prog: str | None = None,
+                      check_checkpoint: Callable[[dict], None] | None = None,
+                      export: Callback | None = None, trainer_defaults: dict[str, Any] | None = None,
+                      **cli_kwargs: Any) -> PreimageCLI:
+    """Run :class:`PreimageCLI` over ``model_class`` / ``datamodule_class`` with ``args`` (see the
+    module docstring); ``export`` is a callback added to every run (it writes the trained model
+    and records the reproducing command it was built with); ``cli_kwargs`` go to LightningCLI."""
+    from jsonargparse import ArgumentError
+
+    help_only = any(a in ("-h", "--help", "--print_config") or a.startswith("--print_config=") for a in args)
+    defaults: dict[str, Any] = dict(trainer_defaults or {})
+    if export is not None:
+        defaults["callbacks"] = [export]
+    # Lightning's start-up notes (accelerators, tips) would break the one-line error contract
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    cli_kwargs.setdefault("parser_kwargs", {"exit_on_error": False, **({"prog": prog} if prog else {})})
+    cli_kwargs.setdefault("save_config_kwargs", {"overwrite": False})
+    built: list[PreimageCLI] = []
+    missing_parents = [p for p in [Path(root), *Path(root).parents] if not p.exists()]
+    try:
+        with warnings.catch_warnings():  # "args given and sys.argv too": intended here
+            warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+            cli = PreimageCLI(model_class, datamodule_class, args=list(args), trainer_defaults=defaults, root=root,
+                              default_name=model_class.__name__.lower(), check_checkpoint=check_checkpoint,
+                              built=built, **cli_kwargs)
+    except ArgumentError as e:
+        _clean(built[0] if built else None, missing_parents)
+        raise PreimageError(_one_line(e)) from None
+    except BaseException as e:
+        _clean(built[0] if built else None, missing_parents)
+        inner = _preimage_cause(e)
+        if inner is not None:
+            raise inner from None
+        raise
+    if help_only:
+        cli.run_dir = None
+    return cli
+
+
+def _preimage_cause(e: BaseException) -> PreimageError | None:
+    """The PreimageError behind ``e`` (jsonargparse may wrap errors raised in constructors)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, PreimageError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _one_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(e).__name__
+    for ln in lines[1:]:  # jsonargparse puts the reason on a later line
+        if len(text) > 200:
+            break
+        text += " " + ln
+    return text[:400] + " (see --help)"
+
+
+def _clean(cli: PreimageCLI | None, missing_parents: list[Path]) -> None:
+    """Remove a run directory that a failed run created (unless it holds a checkpoint) and the
+    parent folders it created, if empty."""
+    run_dir = getattr(cli, "run_dir", None)
+    if run_dir is not None and not cli.user_dir and run_dir.exists() and not any(run_dir.rglob("*.ckpt")):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    for p in missing_parents:  # deepest first
+        try:
+            p.rmdir()
+        except OSError:
+            break

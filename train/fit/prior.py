@@ -1,0 +1,214 @@
+"""``PriorModule``: the thin LightningModule that trains any learned patch energy
+(:class:`preimage.priors.learned.PatchEnergy`, injected from the config) by score matching.
+
+Each step adds fresh Gaussian noise of std ``noise_std`` to the batch (dequantisation of
+8-bit pixels, the regulariser of :mod:`preimage.priors.score_matching`; for ``dsm`` it is
+the noise level of denoising score matching, Vincent 2011). For ``exact`` this fits the
+score of the data smoothed at ``noise_std``, which equals DSM at that level up to a constant
+(Vincent 2011, §4.2) with a lower-variance closed-form trace; the shipped grey priors use
+3/255 (FoE) and 5/255 (ICA), which keeps the experts from fitting flat, saturated regions
+with ever sharper peaks. Each step minimises the chosen loss (Hyvärinen 2005 exact / closed
+form, sliced (Song et al. 2019) or denoising). The held-out loss is logged as ``val/loss``
+(early stopping and checkpoints monitor it). Before the first step the energy's whitening is
+fitted on training patches (Hyvärinen et al. 2009, §5.3); at the end of ``fit`` the
+:class:`ExportPrior` callback (added by ``preimage prior fit``) exports the energy with
+:func:`preimage.priors.store.save_prior` into the run directory (and to ``export`` if given),
+with its λ tuned on a training photo.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+from lightning.pytorch import Callback
+import torch
+from torch import Tensor, nn
+
+from preimage.representations.errors import PreimageError
+from preimage.priors.score_matching import LOSSES, score_matching_loss
+
+def check_prior_checkpoint(ckpt: dict) -> None:
+    """Refuse a Lightning checkpoint that was not written by :class:`PriorModule`."""
+    if "prior_kind" not in (ckpt.get("preimage") or {}):
+        raise PreimageError("--ckpt_path is not a checkpoint of a prior (no prior kind in it); "
+                            "give a .ckpt written by 'preimage prior fit'")
+
+
+def random_subpatches(x: Tensor, p: int, n: int, generator: torch.Generator) -> Tensor:
+    """``n`` random ``p``×``p`` windows of the (N, C, s, s) patches ``x`` → (n, C, p, p)."""
+    s = x.shape[-1]
+    i = torch.randint(0, x.shape[0], (n,), generator=generator)
+    ys = torch.randint(0, s - p + 1, (n,), generator=generator)
+    xs = torch.randint(0, s - p + 1, (n,), generator=generator)
+    ar = torch.arange(p)
+    # x[i, :, y + a, x + b] → (n, p, p, C) → (n, C, p, p)
+    out = x[i[:, None, None], :, ys[:, None, None] + ar[None, :, None], xs[:, None, None] + ar[None, None, :]]
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+class PriorModule(pl.LightningModule):
+    """Score-matching training of ``energy``.
+
+    Args:
+        energy: the patch energy (``class_path: preimage.priors.foe.FieldOfExperts`` …).
+        loss: ``exact`` (Hyvärinen 2005, exact Laplacian), ``sliced`` (Song et al. 2019) or
+            ``dsm`` (Vincent 2011).
+        noise_std: std of the fresh Gaussian noise added to every batch, in data units
+            (0.5/255 for 8-bit photos in [0, 1]); the noise level of ``dsm``.
+        n_slices: random projections per sample for ``sliced``.
+        curvature: weight of Kingma & LeCun's (2010) Hessian-diagonal penalty (0: off).
+        lr: Adam's learning rate.
+        schedule: ``cosine`` (to zero at ``trainer.max_steps``) or ``constant``.
+        whitening_patches: patches used to fit the energy's whitening.
+        lam: the MAP weight λ stored with the prior; ``None`` tunes it on ``tune_image``
+            (image priors) or stores 1 (feature-map priors).
+        tune_image: training photo on which λ is tuned (never a held-out photo).
+        tune_sigma: noise std (0–255 scale) used to tune λ.
+        tune_crop: side of the centre crop used to tune λ.
+        export: extra path to write the exported prior to (e.g. ``priors/pretrained/foe-grey.pt``).
+        prune: drop experts whose strength α_i‖Pw_i‖² is below this fraction of the largest from
+            the exported prior (FoE / ICA; :func:`preimage.priors.prune.prune_experts`; 0: keep
+            all); checkpoints keep every expert.
+    """
+
+    def __init__(self, energy: nn.Module, loss: Literal["exact", "sliced", "dsm"] = "exact",
+                 noise_std: float = 0.5 / 255, n_slices: int = 1, curvature: float = 0.0, lr: float = 3e-3,
+                 schedule: Literal["cosine", "constant"] = "cosine", whitening_patches: int = 20_000,
+                 lam: float | None = None, tune_image: str = "astronaut", tune_sigma: float = 25.0,
+                 tune_crop: int = 128, export: str | None = None, prune: float = 0.0) -> None:
+        super().__init__()
+        from preimage.priors.learned import PatchEnergy
+
+        if not isinstance(energy, PatchEnergy):
+            raise PreimageError(f"model.energy must be a learned patch energy (e.g. preimage.priors.foe.FieldOfExperts), "
+                                f"got {type(energy).__name__}")
+        if loss not in LOSSES:
+            raise PreimageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if prune:
+            from preimage.priors.prune import check_prunable
+
+            check_prunable(energy, prune)
+        self.energy = energy
+        self.save_hyperparameters(ignore=["energy"])
+
+    # --- data-dependent set-up -------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is None or getattr(dm, "train_patches", None) is None:
+            return
+        c, p = dm.channels, dm.patch_size
+        if c != self.energy.channels:
+            raise PreimageError(f"the energy has {self.energy.channels} channels but the patches have {c}; "
+                                f"set --model.energy.init_args.channels {c}")
+        if p < self.energy.patch_size:
+            raise PreimageError(f"training patches of {p}x{p} are smaller than the energy's "
+                                f"{self.energy.patch_size}x{self.energy.patch_size} window; raise --data.patch_size")
+        if stage == "fit" and self.trainer.ckpt_path is None:  # resuming restores the fitted whitening
+            g = torch.Generator().manual_seed(getattr(dm, "seed", 0) + 7)
+            x = dm.train_patches
+            sub = x if p == self.energy.patch_size and len(x) <= self.hparams.whitening_patches else \
+                random_subpatches(x, self.energy.patch_size, self.hparams.whitening_patches, g)
+            self.energy.fit_whitening(sub.to(self.device))
+
+    # --- steps -----------------------------------------------------------------------------
+    def _loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        h = self.hparams
+        return score_matching_loss(self.energy, x, h.loss, h.noise_std, h.n_slices, h.curvature, generator)
+
+    def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        loss = self._loss(batch[0])
+        if not torch.isfinite(loss):
+            raise PreimageError(f"score-matching loss diverged (non-finite) at step {self.global_step}; "
+                                "lower --model.lr or raise --model.noise_std")
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        g = torch.Generator(self.device).manual_seed(1000 + batch_idx)  # the same noise at every validation
+        with torch.enable_grad():
+            loss = self._loss(batch[0], g)
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch[0]))
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.Adam(self.energy.parameters(), lr=self.hparams.lr)
+        if self.hparams.schedule == "constant":
+            return opt
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # --- checkpoints and export ---------------------------------------------------------------
+    def prior_meta(self) -> dict[str, Any]:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        meta = dm.meta() if dm is not None and hasattr(dm, "meta") else {}
+        data = {k: meta.get(k) for k in ("images", "grey", "patch_size", "weights")}
+        return {"representation": meta.get("representation"), "layer": meta.get("layer"), "data": data,
+                "loss": self.hparams.loss, "noise_std": self.hparams.noise_std}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # what the checkpoint holds, beside (not inside) the constructor arguments that
+        # ``--ckpt_path`` restores through LightningCLI
+        checkpoint["preimage"] = {"prior_kind": self.energy.kind, "prior_hparams": self.energy.hparams(),
+                                  "prior_meta": self.prior_meta()}
+
+    def on_train_start(self) -> None:
+        self._t0, self._step0 = time.perf_counter(), int(self.global_step)
+
+    def training_speed(self) -> dict[str, float]:
+        """Wall time of the training loop and its throughput: samples (patches or crops) per
+        second and p×p windows scored per second (a crop of side s holds (s − p + 1)² of them)."""
+        dm = self.trainer.datamodule
+        seconds = time.perf_counter() - getattr(self, "_t0", time.perf_counter())
+        samples = (int(self.global_step) - getattr(self, "_step0", 0)) * dm.batch_size
+        windows = samples * (dm.patch_size - self.energy.patch_size + 1) ** 2
+        return {"train_seconds": seconds, "samples_per_second": samples / max(seconds, 1e-9),
+                "windows_per_second": windows / max(seconds, 1e-9)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_prior_checkpoint(checkpoint)
+        kind = checkpoint["preimage"]["prior_kind"]
+        if kind != self.energy.kind:
+            raise PreimageError(f"the checkpoint holds a {kind} prior but the config trains a {self.energy.kind}; "
+                                f"resume with the config that wrote it")
+
+
+class ExportPrior(Callback):
+    """At the end of ``fit``: the trained energy (pruned if ``model.prune``; λ tuned on the
+    training photo unless ``model.lam`` is given) saved with
+    :func:`preimage.priors.store.save_prior` as ``prior.pt`` in the run directory
+    (``trainer.default_root_dir``) and to ``model.export`` when given. ``command``: the command
+    line that reproduces the model, stored in its meta."""
+
+    def __init__(self, command: str | None = None) -> None:
+        self.command = command
+        self.exported: Path | None = None
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.fast_dev_run or not trainer.is_global_zero:
+            return
+        from preimage.priors.store import save_prior
+        from preimage.train.analysis.denoise import tune_lambda
+
+        module: PriorModule = pl_module  # type: ignore[assignment]
+        hp = module.hparams
+        speed = module.training_speed()  # before λ is tuned
+        module.energy.eval()
+        meta = module.prior_meta()
+        energy = module.energy
+        if hp.prune:                          # λ is tuned for the experts that are shipped
+            from preimage.priors.prune import prune_experts
+
+            energy, meta["pruned"] = prune_experts(module.energy, hp.prune)
+        lam = hp.lam
+        if lam is None and meta["representation"] is None:
+            lam = tune_lambda(energy, hp.tune_image, bool(meta["data"].get("grey")), hp.tune_sigma, hp.tune_crop)
+        meta.update(lam=1.0 if lam is None else float(lam), steps=int(trainer.global_step),
+                    command=self.command, speed=speed)
+        self.exported = save_prior(energy, Path(trainer.default_root_dir) / "prior.pt", meta)
+        if hp.export:
+            save_prior(energy, hp.export, meta)

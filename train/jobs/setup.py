@@ -1,0 +1,87 @@
+"""A validated invert config + images → the engine's objects (representation, objective,
+initial batch, optimiser, jitter, box, method). Batch layout: image-major, ``repeats``
+restarts per image (item ``i·R + r``). Every choice is a schema variant
+(:mod:`preimage.train.config.invert`) that builds its own part from a :class:`BuildContext`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from preimage.inversion import Box, Jitter, Objective
+from preimage.representations import Representation, build_representation, resize_crop
+from preimage.train.config.invert import BuildContext, InvertConfig, MethodVariant, parse_config
+
+
+@dataclass
+class InversionJob:
+    representation: Representation
+    layers: list[str]
+    objective: Objective
+    init: Tensor
+    optimiser: Any
+    steps: int
+    jitter: Jitter | None
+    box: Box | None
+    x0: Tensor            # (N, C, H, W) originals in input units
+    rgb: Tensor           # (N, 3, H, W) originals in [0, 1]
+    names: list[str]
+    repeats: int
+    x0_sigma: float
+    config: InvertConfig | None = None
+    context: BuildContext | None = None
+
+    @property
+    def method(self) -> MethodVariant:
+        return self.config.method  # type: ignore[union-attr]
+
+    def evaluate(self, images: Tensor) -> dict[str, Tensor]:
+        """Per-item final values of every term, ``total`` and ``relative_error@<term>`` of
+        each feature match at ``images`` (B, C, H, W): the engine's ``metrics``, for
+        methods that produce images another way (inverse networks, HOGgle)."""
+        return self.objective.metrics(images)
+
+
+def build_context(config: InvertConfig, images: list[tuple[str, Tensor]]) -> BuildContext:
+    """Representation with every tap the job needs, the originals and Φ(x₀)."""
+    layers = config.layers
+    prior_taps = [t for p in config.priors.values() if p is not None for t in p.taps()]
+    taps = list(dict.fromkeys(layers + prior_taps))
+    rep = build_representation(config.representation, taps=taps, weights=config.weights)
+    size = config.image_size or rep.input_size
+    rgb = torch.stack([resize_crop(img, size) for _, img in images])
+    x0 = rep.convention.preprocess(rgb)
+    for layer in taps:
+        rep.check_input(x0, layer)
+    with torch.no_grad():
+        phi0 = rep(x0)
+    x0_sigma = config.x0_sigma * rep.convention.units_per_255
+    if config.x0_sigma_scale_with_size:
+        x0_sigma *= (x0[0].numel() / (3 * 227 * 227)) ** 0.5
+    return BuildContext(config, rep, layers, phi0, x0, rgb, [n for n, _ in images], x0_sigma, size,
+                        config.repeats, config.seed)
+
+
+def build_job(cfg: dict | InvertConfig, images: list[tuple[str, Tensor]]) -> InversionJob:
+    config = cfg if isinstance(cfg, InvertConfig) else parse_config(cfg)
+    ctx = build_context(config, images)
+    obj = Objective(ctx.representation)
+    specs = config.objective.build(ctx)
+    specs += [p.build(key, ctx) for key, p in config.priors.items() if p is not None]
+    for s in specs:
+        obj.add(s.name, s.term, s.weight)
+    optimiser = config.optimiser.build(ctx)
+    init = (config.init or config.objective.default_init()).build(ctx)
+    jitter = None
+    if config.jitter.tau:
+        tau = config.jitter.tau
+        if tau == "auto":  # IJCV'16: about a quarter of the layer's stride
+            tau = max(1, round(max(ctx.representation.receptive_field(l).stride for l in ctx.layers) / 4))
+        gen = torch.Generator().manual_seed(config.seed + 1)
+        jitter = Jitter(int(tau), config.jitter.steps, gen)
+    box = config.box.build(ctx)
+    return InversionJob(ctx.representation, ctx.layers, obj, init, optimiser, len(optimiser.lrs), jitter, box,
+                        ctx.x0, ctx.rgb, ctx.names, ctx.repeats, ctx.x0_sigma, config, ctx)
