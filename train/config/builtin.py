@@ -1,22 +1,22 @@
 """The built-in variants of the invert schema (:mod:`preimage.train.config.invert`): objectives
 (CVPR'15 Eq. 2 feature match, IJCV'16 Sec. 5 caricature and activation maximisation),
-handcrafted priors (TV^β, α-norm; CVPR'15 Eq. 3–4, IJCV'16 Eq. 6–7), boxes, inits and
-the optimisation method (optimisers: :mod:`preimage.train.config.optimisers`). Each holds its settings and builds its engine object
+handcrafted priors (TV^β, α-norm; CVPR'15 Eq. 3–4, IJCV'16 Eq. 6–7), boxes and inits
+(optimisers: :mod:`preimage.train.config.optimisers`; methods: :mod:`preimage.train.config.methods`). Each holds its settings and builds its engine object
 from a :class:`BuildContext`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Literal
 
 import torch
 
-from preimage.inversion import (ActivationMax, Box, Caricature, FeatureMatch, InversionResult, PriorTerm,
-                                feature_mask, invert, random_init)
+from preimage.inversion import ActivationMax, Box, Caricature, FeatureMatch, PriorTerm, feature_mask, random_init
 from preimage.priors import AlphaNormPrior, TVPrior
 from preimage.representations.errors import PreimageError
-from preimage.train.config.invert import (BoxVariant, BuildContext, InitVariant, MethodVariant, NonNegFloat, NonNegInt,
-                                   ObjectiveVariant, PosFloat, PosInt, PriorVariant, TermSpec, register_variant)
+from preimage.train.config.invert import (BoxVariant, BuildContext, InitVariant, NonNegFloat, NonNegInt,
+                                          ObjectiveVariant, PosFloat, PosInt, PriorVariant, TermSpec, register_variant)
+
 
 # ---------------------------------------------------------------- objectives
 @dataclass
@@ -144,7 +144,7 @@ class AlphaPriorConfig(_HandcraftedPrior):
         return self._term(key, AlphaNormPrior(self.alpha, self.coupled), self.alpha, self.weight, ctx)
 
 
-# ---------------------------------------------------------------- boxes, inits, methods
+# ---------------------------------------------------------------- boxes, inits
 @register_variant("box", "off")
 @dataclass
 class NoBox(BoxVariant):
@@ -188,32 +188,3 @@ class ImageInit(InitVariant):
 
     def build(self, ctx: BuildContext) -> torch.Tensor:
         return ctx.x0.repeat_interleave(ctx.repeats, 0).clone()
-
-
-@register_variant("method", "optimisation")
-@dataclass
-class OptimisationMethod(MethodVariant):
-    """Minimise the job's objective with its optimiser (CVPR'15 Sec. 3 / IJCV'16 Sec. 3)."""
-
-    def run(self, job: Any, callbacks: Sequence[Any]) -> InversionResult:
-        res = invert(job.objective, job.init, job.optimiser, job.steps, callbacks, job.jitter, job.box)
-        if getattr(job.config.init, "keep_better_start", False):
-            keep_better_start(job, res)
-        return res
-
-
-def keep_better_start(job: Any, res: InversionResult) -> InversionResult:
-    """Per item, keep the start (a warm start such as an inverter's image) where the
-    optimisation ended with a higher objective than it began with; in place."""
-    start = job.init.clone()
-    if job.box is not None:
-        job.box(start)
-    before = job.evaluate(start)
-    worse = res.metrics["total"] > before["total"]
-    if bool(worse.any()):
-        keep = worse.reshape(-1, *([1] * (start.dim() - 1)))
-        res.images = torch.where(keep, start, res.images)
-        res.metrics = {k: torch.where(worse, before[k], v) for k, v in res.metrics.items()}
-    res.extra["kept_start"] = worse.tolist()
-    res.extra["start_total"] = before["total"].tolist()
-    return res

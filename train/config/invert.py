@@ -82,7 +82,6 @@ __all__ = ["PLUGINS", "BoxVariant", "BuildContext", "InitVariant", "InvertConfig
 PLUGINS.extend([
     "preimage.train.config.learned",
     "preimage.train.config.methods",
-    "preimage.train.config.hoggle",
 ])
 
 
@@ -182,10 +181,16 @@ class MethodVariant(Variant):
 
     def prepare(self, job: InversionJob) -> None:
         """Load and check what the method needs (a checkpoint, say) before any run directory
-        exists; bad input fails here. Default: nothing to prepare."""
+        exists; bad input fails here (the runner's ``prepare``, :mod:`preimage.train.jobs.methods`)."""
+        from preimage.train.jobs.methods import prepare_method
 
-    def run(self, job: InversionJob, callbacks: Sequence[Any]) -> InversionResult:  # pragma: no cover
-        raise NotImplementedError
+        prepare_method(job)
+
+    def run(self, job: InversionJob, callbacks: Sequence[Any]) -> InversionResult:
+        """Run the job with the method's runner (:mod:`preimage.train.jobs.methods`)."""
+        from preimage.train.jobs.methods import run_method
+
+        return run_method(job, callbacks)
 
 
 @dataclass

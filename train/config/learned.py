@@ -32,7 +32,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from preimage.inversion.terms import Term
+from preimage.inversion.terms import LearnedPriorTerm
 from preimage.representations.errors import PreimageError
 from preimage.train.config.invert import BuildContext, NonNegFloat, PosFloat, PosInt, PriorVariant, TermSpec, register_variant
 
@@ -44,38 +44,6 @@ def _load(prior: str):
     from preimage.priors.store import load_prior
 
     return load_prior(prior)
-
-
-class LearnedPriorTerm(Term):
-    """``scale[b] · E(z_b)`` with a per-item scale (B,) (weight sweeps); closed form at the image."""
-
-    def __init__(self, energy: nn.Module, layer: str | None, scale: Tensor) -> None:
-        super().__init__()
-        self.energy, self.layer = energy, layer
-        self.register_buffer("scale", scale.detach().clone().reshape(-1))
-
-    def _s(self, z: Tensor) -> Tensor:
-        s = self.scale.to(z.dtype)
-        return s if s.numel() == z.shape[0] else s.expand(z.shape[0]) if s.numel() == 1 else s.repeat(z.shape[0] // s.numel())
-
-    def forward(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:
-        z = self.space(x, feats)
-        return self._s(z) * self.energy(z)
-
-    @property
-    def has_closed_form(self) -> bool:  # image-space terms only; feature-map ones below
-        return self.layer is None
-
-    def _value_and_grad(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        value, grad = self.energy.value_and_grad(z)
-        s = self._s(z)
-        return s * value, grad.mul_(s[:, None, None, None])
-
-    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
-        return None if self.layer is not None else self._value_and_grad(x)
-
-    def feature_value_and_grad(self, phi: Tensor) -> tuple[Tensor, Tensor] | None:
-        return None if self.layer is None else self._value_and_grad(phi)
 
 
 @register_variant("priors", "learned")

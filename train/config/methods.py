@@ -1,4 +1,8 @@
-"""Inverse networks as variants of the invert schema (:mod:`preimage.train.config.invert`):
+"""The method variants of the invert schema (settings only; how each runs:
+:mod:`preimage.train.jobs.methods`) and the inverter init:
+
+- ``method: optimisation`` (the default) — the objective minimised by the job's optimiser;
+- ``method: {name: hoggle, model: NAME}`` — HOGgle's paired dictionaries for HOG;
 
 - ``method: {name: inverter, checkpoint: auto}`` — x* = g(Φ₀), one forward pass of a trained
   inverter (Dosovitskiy & Brox 2016), written to the same run directory, figure and metrics
@@ -15,15 +19,26 @@ loaded and checked against the job's network, layer and feature shape before any
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
+from preimage.inverters.hoggle import DEFAULT_MODEL
 from preimage.train.config.invert import BuildContext, InitVariant, MethodVariant, register_variant
 
 
-def _load(checkpoint: str, representation: Any, layers: list[str], phi0: Any):
-    from preimage.train.jobs.inverters import load_checked
+@register_variant("method", "optimisation")
+@dataclass
+class OptimisationMethod(MethodVariant):
+    """Minimise the job's objective with its optimiser (CVPR'15 Sec. 3 / IJCV'16 Sec. 3)."""
 
-    return load_checked(checkpoint, representation, layers, phi0)
+
+@register_variant("method", "hoggle")
+@dataclass
+class HOGgleMethod(MethodVariant):
+    """HOG inverted by HOGgle's paired dictionaries (Vondrick et al., ICCV 2013, Sec. 3.4)
+    instead of by optimisation (``method.name=hoggle``); ``model``: a HOGgle .npz file or the
+    short name of a shipped one. The job's objective is only evaluated on the result."""
+
+    model: str = DEFAULT_MODEL
 
 
 @register_variant("method", "inverter")
@@ -32,19 +47,6 @@ class InverterMethod(MethodVariant):
     """One forward pass of a trained inverter, scored with the job's objective."""
 
     checkpoint: str = "auto"
-
-    def prepare(self, job: Any) -> None:
-        """Load and check the inverter now (before any run directory exists)."""
-        self._inverter = _load(self.checkpoint, job.representation, job.layers, job.context.phi0)
-
-    def run(self, job: Any, callbacks: Sequence[Any]) -> Any:
-        from preimage.train.jobs.inverters import run_inverter
-
-        inverter = getattr(self, "_inverter", None)
-        if inverter is None:
-            self.prepare(job)
-            inverter = self._inverter
-        return run_inverter(inverter, job, callbacks)
 
 
 @register_variant("init", "inverter")
@@ -58,7 +60,7 @@ class InverterInit(InitVariant):
     keep_better_start: bool = True
 
     def build(self, ctx: BuildContext) -> Any:
-        from preimage.train.jobs.inverters import images_from
+        from preimage.train.jobs.inverters import images_from, load_checked
 
-        inverter = _load(self.checkpoint, ctx.representation, ctx.layers, ctx.phi0)
+        inverter = load_checked(self.checkpoint, ctx.representation, ctx.layers, ctx.phi0)
         return images_from(inverter, ctx.representation, ctx.x0, ctx.repeats)

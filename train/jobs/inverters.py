@@ -85,7 +85,7 @@ def run_inverter(inverter: Inverter, job: Any, callbacks: Sequence[Any] = ()) ->
 def run_hybrid(inverter: Inverter, job: Any, callbacks: Sequence[Any] = ()) -> InversionResult:
     """``init: inverter``: optimise the job's objective from g(Φ₀); per item, keep the end
     unless it has a higher objective than the start (as ``preimage invert`` does)."""
-    from preimage.train.config.builtin import keep_better_start
+    from preimage.train.jobs.methods import keep_better_start
 
     start = time.perf_counter()
     job.init = inverter_images(inverter, job)

@@ -5,7 +5,7 @@ restarts per image (item ``i·R + r``). Every choice is a schema variant
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ class InversionJob:
     x0_sigma: float
     config: InvertConfig | None = None
     context: BuildContext | None = None
+    state: dict[str, Any] = field(default_factory=dict)  # what the method's runner loaded (a checkpoint…)
 
     @property
     def method(self) -> MethodVariant:
