@@ -5,17 +5,19 @@ SSIM before and after; λ tuned on a training photo (:func:`tune_lambda`)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from preimage.representations.errors import PreimageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from preimage.train.config.denoise import DenoiseConfig
 
 #: λ values tried by :func:`tune_lambda` (a log grid; refined around the best one).
 LAMBDA_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -106,14 +108,15 @@ def denoise_figure(rows: list[tuple[str, Tensor, Tensor, Tensor, dict]], path: P
     plt.close(fig)
 
 
-def denoise_command(args: argparse.Namespace) -> int:
+def denoise_command(args: DenoiseConfig) -> int:
     """``preimage prior denoise``: a new run directory with PNGs, metrics.json and a figure."""
     from preimage.priors.store import load_prior
     from preimage.representations import resolve_images, save_image
     from preimage.train.output.run_dir import run_directory
 
-    if args.sigma <= 0:
-        raise PreimageError(f"--sigma must be positive (0-255 scale), got {args.sigma}")
+    from preimage.train.output.run_dir import check_root
+
+    check_root(args.out, "--out")
     loaded = load_prior(args.prior)
     if loaded.layer is not None:
         raise PreimageError(f"{args.prior} is a prior on layer {loaded.layer} of {loaded.meta.get('representation')}, "

@@ -32,13 +32,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     den = sub.add_parser("denoise", help="MAP denoising with a prior: noisy/denoised PNGs, PSNR and SSIM",
                          description="Add seeded Gaussian noise (0-255 scale) and find argmin_x "
                                      "½‖x − y‖²/σ² + λ·E(x); writes a new run directory.")
-    den.add_argument("--prior", required=True, help="shipped prior name (see `preimage prior list`), .pt or .ckpt")
-    den.add_argument("--image", nargs="+", required=True, help="image files, folders or bundled photos")
-    den.add_argument("--sigma", type=float, default=25.0, help="noise std on the 0-255 scale (default 25)")
-    den.add_argument("--lam", type=float, default=None, help="λ (default: the one stored with the prior)")
-    den.add_argument("--crop", type=int, default=None, help="denoise the centre SIZE×SIZE crop of each image")
-    den.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
-    den.add_argument("--out", default="runs", help="parent folder of the run directory (default: runs)")
+    den.add_argument("--prior", default=None, help="shipped prior name (see `preimage prior list`), .pt or .ckpt")
+    den.add_argument("--image", nargs="+", default=None, help="image files, folders or bundled photos")
+    den.add_argument("--sigma", default=None, help="noise std on the 0-255 scale, in (0, 255] (default 25)")
+    den.add_argument("--lam", default=None, help="λ > 0 (default: the one stored with the prior)")
+    den.add_argument("--crop", default=None, help="denoise the centre SIZE×SIZE crop of each image")
+    den.add_argument("--seed", default=None, help="seed of the noise (default 0)")
+    den.add_argument("--out", default=None, help="parent folder of the run directory (default: runs)")
+    den.add_argument("overrides", nargs="*", metavar="key=value", help="the same options as key=value, e.g. sigma=50")
     sub.add_parser("list", help="list the shipped priors with what they are")
 
 
@@ -51,9 +52,16 @@ def run(args: argparse.Namespace) -> int:
 
         return gmm_main(args.cli_args)
     if cmd == "denoise":
-        from preimage.train.analysis.denoise import denoise_command
+        import yaml
 
-        return denoise_command(args)
+        from preimage.train.analysis.denoise import denoise_command
+        from preimage.train.cli.args import move_overrides
+        from preimage.train.config.denoise import denoise_config
+
+        move_overrides(args, ("image",))
+        options = {k: (yaml.safe_load(v) if isinstance(v, str) and k not in ("prior", "out") else v)
+                   for k in ("prior", "image", "sigma", "lam", "crop", "seed", "out") for v in [getattr(args, k)]}
+        return denoise_command(denoise_config(options, args.overrides))
     return _list()
 
 

@@ -1,0 +1,36 @@
+"""The typed options of ``preimage prior denoise`` (validated by the one config validator,
+so ``--sigma nan`` and ``sigma=nan`` get the same one-line error)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Sequence
+
+from preimage.train.config.types import NonNegInt, PosFloat, PosInt, Range
+from preimage.train.config.validate import from_data
+
+Sigma255 = Annotated[float, Range(gt=0, le=255)]
+
+
+@dataclass
+class DenoiseConfig:
+    """``prior``: a shipped name, .pt or .ckpt; ``image``: files, folders or bundled photos;
+    ``sigma``: noise std on the 0–255 scale; ``lam``: λ (null: the prior's own); ``crop``: the
+    centre SIZE×SIZE crop; ``seed``: of the noise; ``out``: parent of the run directory."""
+
+    prior: str
+    image: list[str]
+    sigma: Sigma255 = 25.0
+    lam: PosFloat | None = None
+    crop: PosInt | None = None
+    seed: NonNegInt = 0
+    out: str = "runs"
+
+
+def denoise_config(options: dict[str, Any], overrides: Sequence[str] = ()) -> DenoiseConfig:
+    """Command-line options (unset ones left out) + ``key=value`` overrides → validated config."""
+    from preimage.train.config.overrides import apply_overrides
+
+    data = {k: v for k, v in options.items() if v is not None}
+    data = apply_overrides(data, overrides, schema=DenoiseConfig)
+    return from_data(DenoiseConfig, data)
