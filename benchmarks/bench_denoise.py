@@ -30,7 +30,7 @@ import torch
 
 from preimage.representations import load_image
 from preimage.train.analysis.denoise import add_noise, denoise_image, prepare, psnr, ssim
-from preimage.train.fit.patches import HELD_OUT_IMAGES, to_grey
+from preimage.representations.images import HELD_OUT_PHOTOS as HELD_OUT_IMAGES, to_grey
 
 TV_WEIGHTS = tuple(float(w) for w in np.geomspace(0.02, 0.3, 15))
 

@@ -25,7 +25,7 @@ from bench_quality import crops, table1  # noqa: E402
 from preimage.inversion.metrics import image_psnr, table1_error  # noqa: E402
 from preimage.inverters.hoggle import HOGgle, hog_representation  # noqa: E402
 
-HELD_OUT = ("coffee", "china", "grace_hopper")
+from preimage.representations.images import HELD_OUT_PHOTOS as HELD_OUT  # noqa: E402
 PAPER = {"hoggle": 66.2, "optimisation": 28.1}
 
 

@@ -37,7 +37,9 @@ from preimage.train.config.overrides import apply_overrides, load_preset
 from preimage.train.jobs.setup import build_job
 from preimage.train.jobs.inverters import checkpoint_for, inverter_images, run_hybrid, run_inverter
 
-HELD_OUT = ["coffee", "china", "grace_hopper"]
+from preimage.representations.images import HELD_OUT_PHOTOS  # noqa: E402
+
+HELD_OUT = list(HELD_OUT_PHOTOS)
 
 
 def _image_metrics(job, x) -> dict:

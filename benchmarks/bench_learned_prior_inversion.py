@@ -26,7 +26,9 @@ from pathlib import Path
 
 import torch
 
-HELD_OUT = ["coffee", "china", "grace_hopper"]
+from preimage.representations.images import HELD_OUT_PHOTOS  # noqa: E402
+
+HELD_OUT = list(HELD_OUT_PHOTOS)
 IMAGE_PRIORS = ["foe-rgb", "ica-rgb", "gmm-rgb"]
 FEATURE_PRIORS = ["foe-squeezenet-conv1", "foe-squeezenet-fire3"]
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from preimage.priors.learned import PatchEnergy
 
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as the representations' grey conversion
+from preimage.representations.images import LUMA  # noqa: E402  (the one grey conversion)
 
 
 class ChannelAffine(nn.Module):

@@ -62,8 +62,9 @@ class InputConvention:
                 "load images with representations.load_image"
             )
         if self.channels == 1:
-            w = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype, device=rgb.device)
-            rgb = (rgb * w.reshape(1, 3, 1, 1)).sum(1, keepdim=True)
+            from preimage.representations.images import to_grey
+
+            rgb = to_grey(rgb)
         elif self.channel_order == "BGR":
             rgb = rgb.flip(1)
         mean, std = self._stats(rgb)

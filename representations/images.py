@@ -17,6 +17,20 @@ from preimage.representations.errors import PreimageError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
+#: The bundled photos every shipped model is trained on, and the ones no model ever is: the
+#: evaluation photos of the benchmarks and the default comparison.
+TRAIN_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "rocket", "motorcycle", "camera", "flower")
+HELD_OUT_PHOTOS: tuple[str, ...] = ("coffee", "china", "grace_hopper")
+
+#: ITU-R BT.601 luma weights: every grey conversion of the project (conventions, priors, patches).
+LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
+
+
+def to_grey(rgb: Tensor) -> Tensor:
+    """(…, 3, H, W) RGB → (…, 1, H, W) ITU-R 601 luma."""
+    w = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).reshape(3, 1, 1)
+    return (rgb * w).sum(-3, keepdim=True)
+
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:

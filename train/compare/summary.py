@@ -16,7 +16,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-SHALLOW = ("hog", "hogb", "cnn-hog", "dsift")
+from preimage.representations.shallow import FACTORIES as _SHALLOW_FACTORIES
+
+SHALLOW = tuple(_SHALLOW_FACTORIES)  # the handcrafted representations (CVPR'15 Table 1)
 # Mahendran & Vedaldi, CVPR 2015, Table 1 (error in %, mean ± std): (descriptor, method kind).
 CVPR15_TABLE1 = {("hog", "optimisation"): (28.10, 7.87), ("hogb", "optimisation"): (10.67, 5.25),
                  ("dsift", "optimisation"): (10.89, 7.5), ("hog", "hoggle"): (66.20, 13.7)}

@@ -18,8 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from preimage.representations import resolve_images
 from preimage.representations.errors import PreimageError
 
-TRAIN_PHOTOS = ["astronaut", "chelsea", "rocket", "motorcycle", "camera", "flower"]
-HELD_OUT_PHOTOS = ["coffee", "china", "grace_hopper"]
+from preimage.representations.images import HELD_OUT_PHOTOS, TRAIN_PHOTOS  # noqa: E402
 
 
 def load_scaled(specs: list[str], shorter_side: int) -> list[Tensor]:

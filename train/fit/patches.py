@@ -17,18 +17,10 @@ import torch
 from torch import Tensor
 
 from preimage.representations.errors import PreimageError
-
-#: Photos the shipped priors are trained on (bundled; no network).
-TRAIN_IMAGES: tuple[str, ...] = ("astronaut", "chelsea", "rocket", "motorcycle", "camera", "flower")
-#: Photos kept for evaluation: never trained on.
-HELD_OUT_IMAGES: tuple[str, ...] = ("coffee", "china", "grace_hopper")
-LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as InputConvention's grey
-
-
-def to_grey(rgb: Tensor) -> Tensor:
-    """(…, 3, H, W) RGB → (…, 1, H, W) ITU-R 601 luma."""
-    w = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).reshape(3, 1, 1)
-    return (rgb * w).sum(-3, keepdim=True)
+# the photos shipped priors are trained on, those kept for evaluation, the grey conversion:
+from preimage.representations.images import HELD_OUT_PHOTOS as HELD_OUT_IMAGES
+from preimage.representations.images import TRAIN_PHOTOS as TRAIN_IMAGES
+from preimage.representations.images import to_grey
 
 
 def default_patch_size(representation, layer: str) -> int:
