@@ -176,7 +176,8 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
     # Lightning's start-up notes (accelerators, tips) would break the one-line error contract
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    cli_kwargs.setdefault("parser_kwargs", {"exit_on_error": False, **({"prog": prog} if prog else {})})
+    cli_kwargs.setdefault("parser_kwargs", {"exit_on_error": False, "allow_abbrev": False,  # a typo is an error
+                                            **({"prog": prog} if prog else {})})
     cli_kwargs.setdefault("save_config_kwargs", {"overwrite": False})
     built: list[PreimageCLI] = []
     missing_parents = [p for p in [Path(root), *Path(root).parents] if not p.exists()]
@@ -188,7 +189,7 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
                               built=built, **cli_kwargs)
     except ArgumentError as e:
         _clean(built[0] if built else None, missing_parents)
-        raise PreimageError(_one_line(e)) from None
+        raise PreimageError(_one_line(e, getattr(built[0], "parser", None) if built else None)) from None
     except BaseException as e:
         _clean(built[0] if built else None, missing_parents)
         inner = _preimage_cause(e)
@@ -211,14 +212,35 @@ def _preimage_cause(e: BaseException) -> PreimageError | None:
     return None
 
 
-def _one_line(e: BaseException) -> str:
+def option_names(parser: Any) -> list[str]:
+    """Every ``--option`` a (jsonargparse / argparse) parser and its subcommands know."""
+    names: list[str] = []
+    for action in getattr(parser, "_actions", []):
+        names += [s for s in action.option_strings if s.startswith("--")]
+        for sub in (getattr(action, "choices", None) or {}).values() if hasattr(action, "_name_parser_map") else []:
+            names += option_names(sub)
+    return names
+
+
+def _one_line(e: BaseException, parser: Any = None) -> str:
+    """jsonargparse's (multi-line) message in one line, with did-you-mean for an unknown option."""
+    import difflib
+    import re
+
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     text = lines[0] if lines else type(e).__name__
     for ln in lines[1:]:  # jsonargparse puts the reason on a later line
         if len(text) > 200:
             break
         text += " " + ln
-    return text[:400] + " (see --help)"
+    hint = ""
+    unknown = re.search(r"(?:unrecognized arguments|Key|key)[: ]+['\"]?(--?[\w.]+|[\w.]+)", text)
+    if parser is not None and unknown:
+        key = unknown.group(1)
+        key = key if key.startswith("--") else f"--{key}"
+        close = difflib.get_close_matches(key, option_names(parser), n=1, cutoff=0.7)
+        hint = f" (did you mean {close[0]}?)" if close and close[0] != key else ""
+    return text[:400] + hint + " (see --help)"
 
 
 def _clean(cli: PreimageCLI | None, missing_parents: list[Path]) -> None:

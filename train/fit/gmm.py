@@ -57,7 +57,7 @@ class GMMFit:
 def build_parser():
     from jsonargparse import ActionConfigFile, ArgumentParser
 
-    parser = ArgumentParser(prog="preimage prior fit-gmm", exit_on_error=False,
+    parser = ArgumentParser(prog="preimage prior fit-gmm", exit_on_error=False, allow_abbrev=False,
                             description="Fit a Gaussian-mixture patch prior (EPLL) by EM on training patches.")
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML config with data: and model: sections")
     parser.add_class_arguments(PatchDataModule, "data")
@@ -104,7 +104,10 @@ def fit_gmm(data: PatchDataModule, opts: GMMFit, command: str | None = None, con
 def main(args: Sequence[str]) -> int:
     from jsonargparse import ArgumentError
 
-    args = list(args)
+    from preimage.train.cli.args import lightning_args
+
+    typed = list(args)
+    args = lightning_args(typed, "prior")  # key=value and short preset names, as every fit command
     parser = build_parser()
     try:
         cfg = parser.parse_args(args)
@@ -112,7 +115,7 @@ def main(args: Sequence[str]) -> int:
     except ArgumentError as e:
         from preimage.train.fit.app import _one_line
 
-        raise PreimageError(_one_line(e)) from None
+        raise PreimageError(_one_line(e, parser)) from None
     except Exception as e:  # noqa: BLE001 - a PreimageError raised in a constructor may come wrapped
         from preimage.train.fit.app import _preimage_cause
 
@@ -123,5 +126,5 @@ def main(args: Sequence[str]) -> int:
     if init.model.n_components < 1:
         raise PreimageError(f"n_components must be at least 1, got {init.model.n_components}")
     text = parser.dump(cfg, skip_none=False)
-    print(fit_gmm(init.data, init.model, "preimage prior fit-gmm " + shlex.join(args), text))
+    print(fit_gmm(init.data, init.model, "preimage prior fit-gmm " + shlex.join(typed), text))
     return 0

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from lightning import Callback, LightningModule, Trainer
 from torch import Tensor
 
@@ -59,9 +60,11 @@ class InverterTask(LightningModule):
     """
 
     def __init__(self, representation: str = "squeezenet", layer: str = "conv1", weights: str | None = None,
-                 block: str = "transposed", width: int = 64, mode: str = "joint", lr: float = 1e-3,
-                 feature_loss: float = 0.0, init_checkpoint: str | None = None, image_size: int | None = None,
-                 export: str | None = None, normalise: bool = False, depth: int = 0) -> None:
+                 block: Literal["transposed", "upsample"] = "transposed", width: PositiveInt = 64,
+                 mode: Literal["stacked", "joint", "end_to_end", "finetune"] = "joint", lr: PositiveFloat = 1e-3,
+                 feature_loss: NonNegativeFloat = 0.0, init_checkpoint: str | None = None,
+                 image_size: PositiveInt | None = None, export: str | None = None, normalise: bool = False,
+                 depth: NonNegativeInt = 0) -> None:
         super().__init__()
         if mode not in MODES:
             raise PreimageError(f"unknown training mode {mode!r}; choose one of {', '.join(MODES)}")

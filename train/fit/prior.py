@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning.pytorch as pl
+from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 from lightning.pytorch import Callback
 import torch
 from torch import Tensor, nn
@@ -76,10 +77,11 @@ class PriorModule(pl.LightningModule):
     """
 
     def __init__(self, energy: nn.Module, loss: Literal["exact", "sliced", "dsm"] = "exact",
-                 noise_std: float = 0.5 / 255, n_slices: int = 1, curvature: float = 0.0, lr: float = 3e-3,
-                 schedule: Literal["cosine", "constant"] = "cosine", whitening_patches: int = 20_000,
-                 lam: float | None = None, tune_image: str = "astronaut", tune_sigma: float = 25.0,
-                 tune_crop: int = 128, export: str | None = None, prune: float = 0.0) -> None:
+                 noise_std: NonNegativeFloat = 0.5 / 255, n_slices: PositiveInt = 1,
+                 curvature: NonNegativeFloat = 0.0, lr: PositiveFloat = 3e-3,
+                 schedule: Literal["cosine", "constant"] = "cosine", whitening_patches: PositiveInt = 20_000,
+                 lam: PositiveFloat | None = None, tune_image: str = "astronaut", tune_sigma: PositiveFloat = 25.0,
+                 tune_crop: PositiveInt = 128, export: str | None = None, prune: NonNegativeFloat = 0.0) -> None:
         super().__init__()
         from preimage.priors.learned import PatchEnergy
 
