@@ -6,7 +6,8 @@ IJCV'16 AdaGrad-normalised momentum, Adam and L-BFGS, each with its own defaults
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+import inspect
+from typing import Annotated, Any, Literal
 
 import torch
 
@@ -17,6 +18,13 @@ from preimage.train.config.invert import (BuildContext, NonNegFloat, NonNegInt, 
                                    register_variant)
 
 Unit = Annotated[float, Range(ge=0, lt=1)]
+
+
+def engine_default(cls: type, name: str) -> Any:
+    """The engine's own default of constructor argument ``name`` of ``cls``: the schema does not
+    repeat the engine's defaults, it reads them (the learning rates and schedules below are the
+    papers' settings for each variant, which the engine does not have)."""
+    return inspect.signature(cls.__init__).parameters[name].default
 Schedule = list[tuple[NonNegFloat, NonNegInt]]
 
 
@@ -32,7 +40,7 @@ class MomentumConfig(OptimiserVariant):
     """CVPR'15 (invert_nn.m): m ← μ m − η_t·scale·∇E, x ← x + m; ``scale``: x0_sigma2,
     hw (H·W) or a number; ``schedule``: [multiplier, steps] segments of ``lr``."""
 
-    momentum: Unit = 0.9
+    momentum: Unit = engine_default(MomentumSchedule, "momentum")
     lr: PosFloat = 0.004
     schedule: Schedule | None = ((1.0, 100), (0.1, 200), (0.01, 100))
     steps: PosInt | None = None
@@ -70,8 +78,8 @@ class AdamConfig(OptimiserVariant):
     """torch's Adam on x; ``lr`` in 0–255 intensity steps (converted to input units)."""
 
     lr: PosFloat = 2.0
-    betas: tuple[Unit, Unit] = (0.9, 0.999)
-    eps: PosFloat = 1e-8
+    betas: tuple[Unit, Unit] = engine_default(Adam, "betas")
+    eps: PosFloat = engine_default(Adam, "eps")
     schedule: Schedule | None = ((1.0, 200), (0.1, 100))
     steps: PosInt | None = None
 
@@ -85,7 +93,7 @@ class LBFGSConfig(OptimiserVariant):
     """torch's L-BFGS with a strong-Wolfe line search on scale·E, one iteration a step."""
 
     lr: PosFloat = 1.0
-    history_size: PosInt = 10
+    history_size: PosInt = engine_default(LBFGS, "history_size")
     schedule: Schedule | None = None
     steps: PosInt | None = 100
     scale: Literal["x0_sigma2", "hw"] | PosFloat = "x0_sigma2"

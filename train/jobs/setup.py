@@ -13,6 +13,7 @@ from torch import Tensor
 
 from preimage.inversion import Box, Jitter, Objective
 from preimage.representations import Representation, build_representation, resize_crop
+from preimage.representations.errors import PreimageError
 from preimage.train.config.invert import BuildContext, InvertConfig, MethodVariant, parse_config
 
 
@@ -59,11 +60,31 @@ def build_context(config: InvertConfig, images: list[tuple[str, Tensor]]) -> Bui
         rep.check_input(x0, layer)
     with torch.no_grad():
         phi0 = rep(x0)
+    if config.objective.name in ("match", "caricature"):  # both divide by ‖Φ₀‖²
+        check_codes([n for n, _ in images], rgb, phi0, layers)
     x0_sigma = config.x0_sigma * rep.convention.units_per_255
     if config.x0_sigma_scale_with_size:
         x0_sigma *= (x0[0].numel() / (3 * 227 * 227)) ** 0.5
     return BuildContext(config, rep, layers, phi0, x0, rgb, [n for n, _ in images], x0_sigma, size,
                         config.repeats, config.seed)
+
+
+def check_codes(names: list[str], rgb: Tensor, phi0: dict[str, Tensor], layers: list[str]) -> None:
+    """Refuse, before any step, an image whose code at an inverted layer is zero (the normalised
+    feature loss ‖Φ(x) − Φ₀‖²/‖Φ₀‖² of CVPR'15 Eq. 2 is then 0/0) or an image that is constant
+    or near-constant (all its pixels within one 8-bit level: its code is nearly the same at
+    every position, and there is nothing to reconstruct)."""
+    span = (rgb.flatten(2).amax(-1) - rgb.flatten(2).amin(-1)).amax(-1)  # (N,) largest channel range
+    for i, name in enumerate(names):
+        zero = [l for l in layers if not float(phi0[l][i].abs().max()) > 0]
+        if zero:
+            raise PreimageError(f"image {name!r} has a zero code at layer {zero[0]} (a constant or near-constant "
+                                "image has no gradients there), so the normalised feature loss ‖Φ(x) − Φ₀‖²/‖Φ₀‖² "
+                                "is undefined; give an image with structure")
+        if float(span[i]) < 1.5 / 255:
+            raise PreimageError(f"image {name!r} is constant or near-constant (its pixels span {float(span[i]) * 255:.0f} "
+                                f"of 255 levels), so its code at layer {layers[0]} is (nearly) the same at every "
+                                "position and the feature loss has nothing to match; give an image with structure")
 
 
 def build_job(cfg: dict | InvertConfig, images: list[tuple[str, Tensor]]) -> InversionJob:
