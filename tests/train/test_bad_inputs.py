@@ -136,7 +136,9 @@ def test_duplicate_image_names_get_distinct_stable_outputs(tmp_path, monkeypatch
     assert distinct_names(["x", "x", "x-2", "y", "x"]) == ["x", "x-3", "x-2", "y", "x-4"]
     for d in ("d1", "d2"):
         (tmp_path / d).mkdir()
-        Image.new("RGB", (40, 40), (10 if d == "d1" else 200, 50, 50)).save(tmp_path / d / "x.png")
+        img = Image.new("RGB", (40, 40), (10 if d == "d1" else 200, 50, 50))
+        img.paste((120, 120, 120), (20, 20, 30, 30))  # some structure: a flat image is refused
+        img.save(tmp_path / d / "x.png")
     monkeypatch.chdir(tmp_path)
     assert main([*INV, "--image", "d1/x.png", "d2/x.png", "coffee", "coffee", "--out", "o", *TINY]) == 0
     (run,) = (tmp_path / "o").iterdir()
