@@ -5,6 +5,8 @@ layer keeps a spatial map and a receptive field (fc6 of CaffeNet: 6×6 over pool
 
 from __future__ import annotations
 
+import sys
+
 from torch import nn
 
 from preimage.representations.receptive import register_branches
@@ -94,9 +96,13 @@ def squeezenet_chain(model: nn.Module) -> Chain:
     """torchvision SqueezeNet 1.1 → conv1 relu1 pool1 fire2 fire3 pool3 fire4 fire5 pool5
     fire6 fire7 fire8 fire9 conv10 relu10 (Caffe names; pools named after the layer
     before them)."""
-    from torchvision.models.squeezenet import Fire
+    from preimage.representations.squeezenet import Fire
 
     register_branches(Fire, _fire_branches)
+    if "torchvision" in sys.modules:  # a torchvision SqueezeNet given by the caller
+        from torchvision.models.squeezenet import Fire as TorchvisionFire
+
+        register_branches(TorchvisionFire, _fire_branches)
     chain: Chain = []
     fire = 1
     for m in model.features:

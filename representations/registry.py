@@ -93,6 +93,10 @@ def build_representation(name: str, taps: Sequence[str] | str | None = None,
 def _torchvision_model(family: ChainFamily) -> nn.Module | None:
     if family.torchvision_name is None:
         return None
+    if family.torchvision_name == "squeezenet1_1":  # torchvision's layout, without importing torchvision
+        from preimage.representations.squeezenet import SqueezeNet11
+
+        return SqueezeNet11()
     import torchvision.models
 
     return torchvision.models.get_model(family.torchvision_name, weights=None)

@@ -68,3 +68,15 @@ def test_resolve_folder_and_names(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(PreimageError, match="no image files"):
         resolve_images([tmp_path / "empty"])
+
+
+def test_sklearn_photos_equal_load_sample_images():
+    """china and flower are read from scikit-learn's folder without importing it: the same pixels."""
+    import numpy as np
+    from sklearn.datasets import load_sample_images
+
+    from preimage.representations import load_image
+
+    for name, ref in zip(("china", "flower"), load_sample_images().images):
+        got = (load_image(name).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        assert np.array_equal(got, ref)

@@ -107,3 +107,21 @@ def test_any_torchvision_model_by_module_path():
     assert out["layer2.0.conv1"].shape == (1, 128, 8, 8)
     assert phi.receptive_field("layer2.0.conv1").stride == 8
     assert all(not p.requires_grad for p in phi.parameters())
+
+
+def test_own_squeezenet_equals_torchvisions_layout_init_and_output():
+    """SqueezeNet 1.1 is built without importing torchvision; its parameter names, seeded
+    initialisation and output equal torchvision's squeezenet1_1."""
+    import torchvision
+
+    from preimage.representations.squeezenet import SqueezeNet11
+
+    torch.manual_seed(3)
+    ours = SqueezeNet11().eval()
+    torch.manual_seed(3)
+    theirs = torchvision.models.squeezenet1_1(weights=None).eval()
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.rand(2, 3, 67, 67)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
