@@ -1,4 +1,4 @@
-"""Objective: a weighted sum of named terms over one forward pass of Φ (DESIGN.md).
+"""Objective: a weighted sum of named terms over one forward pass of Φ (ARCHITECTURE.md).
 
     E(x) = Σ_k w_k · term_k(x, Φ(x))
 

@@ -1,4 +1,4 @@
-"""Base class of learned patch energies (DESIGN.md, "Prior / energy").
+"""Base class of learned patch energies (ARCHITECTURE.md, "Prior / energy").
 
 A :class:`PatchEnergy` scores every overlapping ``patch_size`` × ``patch_size`` patch of an
 image or of any (B, C, H, W) feature map and sums: E(z) = Σ_patches e(P z) (Roth & Black 2005,

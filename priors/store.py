@@ -1,4 +1,4 @@
-"""Saving and loading learned priors (DESIGN.md, "Learned models").
+"""Saving and loading learned priors (ARCHITECTURE.md, "Learned models").
 
 A prior file is a ``torch.save`` of a plain dict that loads with ``weights_only=True``::
 

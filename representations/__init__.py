@@ -1,4 +1,4 @@
-"""Φ: differentiable feature extractors with named layer taps (see DESIGN.md)."""
+"""Φ: differentiable feature extractors with named layer taps (see ARCHITECTURE.md)."""
 
 from preimage.representations.base import (CAFFE_CONVENTION, TORCHVISION_CONVENTION, InputConvention,
                                   ReceptiveField, Representation)

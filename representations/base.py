@@ -1,4 +1,4 @@
-"""The Representation contract (DESIGN.md): Φ with named layer taps.
+"""The Representation contract (ARCHITECTURE.md): Φ with named layer taps.
 
 A representation is an ``nn.Module`` whose ``forward(x)`` returns a dict of the
 feature maps at the taps it was built with. It owns its input convention

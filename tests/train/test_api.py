@@ -24,7 +24,7 @@ def _cli_run(tmp_path, argv, capsys):
 
 
 def _no_times(m: dict) -> dict:
-    out = {k: v for k, v in m.items() if k != "seconds_total"}
+    out = {k: v for k, v in m.items() if k not in ("seconds_total", "seconds_load")}
     out["images"] = {n: [{k: v for k, v in e.items() if k != "seconds"} for e in runs]
                      for n, runs in m["images"].items()}
     return out

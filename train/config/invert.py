@@ -25,31 +25,12 @@ Extension: a new variant is a dataclass in its own module, registered with
 :func:`register_variant`, whose module name is added to :data:`PLUGINS` (imported lazily,
 the first time variants are looked up). Its hook gets a :class:`BuildContext`: the
 representation, layers, Φ(x₀) at every tap, x₀, x0_sigma, size, repeats, seed — nothing
-else from the invert setup is needed. Worked example (a learned prior)::
-
-    # priors_config_learned.py  (+ "preimage.train.priors_config_learned" in PLUGINS)
-    from dataclasses import dataclass
-    from typing import Literal
-    from preimage.train.config.invert import (BuildContext, NonNegFloat, PriorVariant, TermSpec,
-                                       register_variant)
-
-    @register_variant("priors", "learned")
-    @dataclass
-    class LearnedPrior(PriorVariant):
-        prior: str = "foe-image"
-        layer: str | None = None
-        weight: NonNegFloat | Literal["auto"] = "auto"
-
-        def build(self, key: str, ctx: BuildContext) -> TermSpec:
-            energy = load_prior(self.prior)                  # the learned prior's own loader
-            term = PriorTerm(energy, layer=self.layer)
-            weight = 1.0 if self.weight == "auto" else self.weight
-            return TermSpec(key if self.layer is None else f"{key}@{self.layer}", term, weight)
-
-and ``priors.fields.type=learned priors.fields.prior=foe-image`` (or the same in YAML)
-adds it to any preset. ``taps()`` (default: ``[self.layer]`` when set) tells the setup
-which extra layers the representation must expose. A method implements
-``run(job, callbacks) -> InversionResult`` so ``invert`` writes the same run directory,
+else from the invert setup is needed. Worked example: the learned prior of
+:mod:`preimage.train.config.learned` (``@register_variant("priors", "learned")`` on a dataclass
+of settings whose ``build(key, ctx)`` returns a :class:`TermSpec`); ``priors.foe.type=learned priors.foe.prior=foe-rgb`` (or the same in YAML) adds it to any
+preset. ``taps()`` (default: ``[self.layer]`` when set) tells the setup
+which extra layers the representation must expose. A method's runner
+(:mod:`preimage.train.jobs.methods`) returns an ``InversionResult`` so ``invert`` writes the same run directory,
 figure and metrics for every method (``job.evaluate(images)`` gives the engine's final
 metrics for images made another way); an init implements ``build(ctx) -> Tensor`` of
 shape (ctx.batch, C, size, size) in input units.

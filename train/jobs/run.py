@@ -151,6 +151,8 @@ def run_job(job: InversionJob, callbacks: Sequence[Any] = ()) -> InvertRun:
     orig = conv.deprocess(job.x0)
     out: dict[str, Any] = {"config": job.config.name, "method": job.method.name, "layers": job.layers,
                            "seconds_total": res.seconds, "images": {}}
+    if "load_seconds" in res.extra:  # an inverse network: inference above, loading its checkpoint here
+        out["seconds_load"] = res.extra["load_seconds"]
     for i, img_name in enumerate(job.names):
         ref = orig[i: i + 1]
         psnr, ssim, mse = image_psnr(rgb[i], ref), image_ssim(rgb[i], ref), image_mse(rgb[i], ref)
