@@ -67,6 +67,10 @@ class InverterTask(LightningModule):
             raise PreimageError(f"unknown training mode {mode!r}; choose one of {', '.join(MODES)}")
         if mode == "finetune" and not init_checkpoint:
             raise PreimageError("mode finetune needs model.init_checkpoint: the stacked inverter to fine-tune")
+        if export:  # refused now, not after training
+            from preimage.representations.files import check_writable
+
+            check_writable(export, "model.export")
         self.save_hyperparameters()
         rep = build_representation(representation, taps=[layer], weights=weights)
         if init_checkpoint:

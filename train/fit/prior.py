@@ -88,6 +88,10 @@ class PriorModule(pl.LightningModule):
                                 f"got {type(energy).__name__}")
         if loss not in LOSSES:
             raise PreimageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if export:  # refused now, not after training
+            from preimage.representations.files import check_writable
+
+            check_writable(export, "model.export")
         if prune:
             from preimage.priors.prune import check_prunable
 
