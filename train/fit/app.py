@@ -64,9 +64,10 @@ class WandbLogger(_LightningWandbLogger):
         return super().experiment
 
 
-def read_checkpoint(path: str, check: Callable[[dict], None] | None = None) -> dict:
+def read_checkpoint(path: str, check: Callable[[dict, str], None] | None = None) -> dict:
     """Load a Lightning checkpoint with ``weights_only=True``; one clear error if it is not one
-    (``check`` may refuse checkpoints of another kind of model by raising PreimageError)."""
+    (``check(ckpt, name)`` may refuse checkpoints of another kind of model by raising PreimageError;
+    ``name`` is how its message names the file: ``--ckpt_path PATH``)."""
     import pickle
     import zipfile
 
@@ -82,7 +83,7 @@ def read_checkpoint(path: str, check: Callable[[dict], None] | None = None) -> d
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise PreimageError(f"{path} is not a Lightning checkpoint; give the .ckpt of an earlier run")
     if check is not None:
-        check(ckpt)
+        check(ckpt, f"--ckpt_path {path}")
     return ckpt
 
 
@@ -92,7 +93,7 @@ class PreimageCLI(LightningCLI):
     ``--config`` file is given; ``check_checkpoint``: refuses a ``--ckpt_path`` of another kind."""
 
     def __init__(self, *args: Any, root: str | Path = "runs", default_name: str = "run",
-                 check_checkpoint: Callable[[dict], None] | None = None,
+                 check_checkpoint: Callable[[dict, str], None] | None = None,
                  built: list["PreimageCLI"] | None = None, **kwargs: Any) -> None:
         self.root, self.default_name, self.check_checkpoint = Path(root), default_name, check_checkpoint
         self.run_dir: Path | None = None
@@ -161,7 +162,7 @@ def _run_of(ckpt: Any) -> Path | None:
 
 def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Sequence[str], *,
                       root: str | Path = "runs", prog: str | None = None,
-                      check_checkpoint: Callable[[dict], None] | None = None,
+                      check_checkpoint: Callable[[dict, str], None] | None = None,
                       export: Callback | None = None, trainer_defaults: dict[str, Any] | None = None,
                       **cli_kwargs: Any) -> PreimageCLI:
     """Run :class:`PreimageCLI` over ``model_class`` / ``datamodule_class`` with ``args`` (see the
