@@ -4,7 +4,7 @@ from preimage.inversion.engine import InversionResult, StepInfo, invert
 from preimage.inversion.errors import DivergenceError
 from preimage.inversion.init import X0_SIGMA, random_init
 from preimage.inversion.masks import feature_mask
-from preimage.inversion.memory import keep_freed_memory
+from preimage.inversion.memory import batch_bytes, format_bytes, keep_freed_memory, memory_limit
 from preimage.inversion.objective import Evaluation, Objective
 from preimage.inversion.optimisers import LBFGS, OPTIMISERS, Adam, AdagradMomentum, MomentumSchedule, Optimiser, expand_schedule
 from preimage.inversion.terms import ActivationMax, Caricature, FeatureMatch, PriorTerm, Term
@@ -13,5 +13,6 @@ from preimage.inversion.transforms import Box, Jitter
 __all__ = [
     "LBFGS", "OPTIMISERS", "X0_SIGMA", "ActivationMax", "Adam", "AdagradMomentum", "Box", "Caricature", "DivergenceError",
     "Evaluation", "FeatureMatch", "InversionResult", "Jitter", "MomentumSchedule", "Objective", "Optimiser",
-    "PriorTerm", "StepInfo", "Term", "expand_schedule", "feature_mask", "invert", "keep_freed_memory", "random_init",
+    "PriorTerm", "StepInfo", "Term", "batch_bytes", "expand_schedule", "feature_mask", "format_bytes", "invert",
+    "keep_freed_memory", "memory_limit", "random_init",
 ]

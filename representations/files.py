@@ -4,6 +4,8 @@ every failure one :class:`PreimageError` naming the fix."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +38,35 @@ def save_torch_file(payload: Any, path: str | Path) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
+    return path
+
+
+def check_writable(path: str | Path, key: str) -> Path:
+    """Refuse, before any work, a ``path`` that :func:`save_torch_file` could not write: an
+    existing folder, a path under a file, or a folder this process cannot create files in
+    (read-only file system, no permission; probed with a temporary file that is removed).
+    ``key`` names the option in the message. Nothing is left behind."""
+    path = Path(path)
+    if path.is_dir():
+        raise PreimageError(f"{key}={path} is a folder; give the path of a file to write, e.g. {path / 'model.pt'}")
+    parent = path.parent
+    while not parent.exists():  # the nearest existing folder (save_torch_file creates the rest)
+        parent = parent.parent
+    if not parent.is_dir():
+        raise PreimageError(f"{key}={path} lies under {parent}, which is a file; give a path in a writable folder")
+    reason = None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        reason = "permission denied"
+    else:
+        try:
+            fd, probe = tempfile.mkstemp(dir=parent, prefix=".preimage-write-check-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            reason = (e.strerror or type(e).__name__).lower()
+    if reason is not None:
+        raise PreimageError(f"{key}={path}: cannot write into folder {parent} ({reason}); "
+                            f"give a path in a writable folder")
     return path
 
 

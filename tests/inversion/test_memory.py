@@ -39,3 +39,15 @@ def test_freed_blocks_are_reused_only_when_kept():
     assert applied == "True" and kept < 1000, kept  # a 13 MB map faulted in anew would be 3,300 pages
     applied, fresh = faults("0")  # glibc's own heuristic: 0 or ≈ 1,600 per step, depending on timing
     assert applied == "False" and kept <= fresh + 300, (kept, fresh)
+
+
+def test_batch_bytes_is_the_stated_lower_bound_and_the_limit_is_the_machines():
+    import os
+
+    from preimage.inversion import batch_bytes, format_bytes, memory_limit
+
+    # 4 items of 3×8×8 and a 16×4×4 map: (image + map) and their gradients, float32
+    assert batch_bytes(4, 3 * 8 * 8, [16 * 4 * 4]) == 2 * 4 * 4 * (192 + 256)
+    limit = memory_limit()
+    assert limit is not None and 0 < limit <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert format_bytes(23.5 * 2**30) == "23.5 GiB" and format_bytes(512) == "512 B"

@@ -96,3 +96,20 @@ def test_bad_prior_names_are_one_clear_error(tmp_path):
     path, _ = _feature_prior(tmp_path, layer="conv1", representation="caffenet")
     with pytest.raises(PreimageError, match="use a prior of this representation"):
         _job(["priors.fp.type=learned", f"priors.fp.prior={path}"])
+
+
+def test_prior_slot_check_is_generic_and_names_both_spaces():
+    """The one check every prior variant (learned energies, score priors) calls with its channels and layer."""
+    from preimage.train.config.slots import check_prior_slot
+
+    check_prior_slot("priors.s", 3, None, 3, None, prior="'x'", slot_representation="squeezenet")
+    check_prior_slot("priors.s", 64, "conv1", 64, "conv1", prior_representation="squeezenet",
+                     slot_representation="squeezenet")
+    with pytest.raises(PreimageError, match=r"has 1 channel \(grey\) on the image, but its slot, squeezenet's input "
+                                            r"image, has 3 channels \(RGB\)"):
+        check_prior_slot("priors.s", 1, None, 3, None, prior="'x'", slot_representation="squeezenet")
+    with pytest.raises(PreimageError, match="trained on squeezenet conv1 .64 channels., not on the image"):
+        check_prior_slot("priors.s", 64, "conv1", 3, None, prior_representation="squeezenet")
+    with pytest.raises(PreimageError, match="use a prior of this representation"):
+        check_prior_slot("priors.s", 64, "conv1", 64, "conv1", prior_representation="alexnet",
+                         slot_representation="squeezenet")

@@ -26,10 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from preimage.train.cli.args import lightning_args
     from preimage.train.fit.app import run_lightning_cli
     from preimage.train.fit.crops import InverterData
-    from preimage.train.fit.inverter import ExportInverter, InverterTask
+    from preimage.train.fit.inverter import ExportInverter, InverterTask, check_inverter_checkpoint
 
     export = ExportInverter(command=" ".join(["preimage", "inverter", *args.args]))  # as typed
     run_lightning_cli(InverterTask, InverterData, lightning_args(list(args.args), "inverter"), root="runs/inverter",
-                      prog="preimage inverter", export=export, trainer_defaults={"log_every_n_steps": 10},
+                      prog="preimage inverter", check_checkpoint=check_inverter_checkpoint, export=export, trainer_defaults={"log_every_n_steps": 10},
                       seed_everything_default=0)
     return 0

@@ -3,7 +3,7 @@ over all images × restarts), validated before any work starts.
 
 Validation builds every job: a missing preset, an override the preset lacks, an unknown
 layer, a missing checkpoint or an image too small for a layer is a :class:`PreimageError`
-here. Methods marked ``optional`` that fail for a reason other than the layer are left
+here, and so is a batch (images × restarts) that cannot fit in memory. Methods marked ``optional`` that fail for a reason other than the layer are left
 out at that layer with a one-line note; required ones (and every method named with ``--methods``) stop
 the comparison.
 """
@@ -21,6 +21,7 @@ from preimage.representations.errors import PreimageError
 from preimage.train.compare import invert_api
 from preimage.train.compare.cells import scorer
 from preimage.train.compare.spec import CompareSpec, GroupSpec
+from preimage.train.jobs.setup import BatchTooLarge
 
 
 @dataclass
@@ -119,6 +120,8 @@ def build_plan(spec: CompareSpec, images: list[tuple[str, Tensor]], methods: Seq
             try:
                 cfg = invert_api.resolve(m.config, list(m.overrides) + extra, layer, _settings(spec))
                 units.append(Unit(label, column, layer, cfg, invert_api.prepare(cfg, images)))
+            except BatchTooLarge as e:  # the comparison's own settings, not the method's: never left out
+                raise PreimageError(f"method {name!r} on {label} {layer}: {e.say('restarts')}") from None
             except PreimageError as e:
                 if not optional:
                     raise PreimageError(f"method {name!r} on {label} {layer}: {e}") from None

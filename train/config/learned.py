@@ -4,8 +4,12 @@ of an invert job, at the image or at the feature map it was trained on.
 
 - ``prior``: a shipped name (``preimage prior list``) or a ``.pt`` / ``.ckpt`` file.
 - ``layer``: taken from the prior (feature-map priors are tapped automatically); giving a
-  different one is an error. Image priors (trained on [0, 1] RGB or grey) are mapped from the
-  representation's input convention (:func:`preimage.priors.adapt.for_convention`).
+  different one is an error. The prior's space and channels must be its slot's
+  (:func:`preimage.train.config.slots.check_prior_slot`, before any step): an image prior has the
+  representation's input channels (a grey prior on a colour job is refused, not scored on the
+  luma), a feature-map prior the layer's channels and representation. Image priors (trained on
+  [0, 1] RGB or grey) are mapped from the representation's input convention
+  (:func:`preimage.priors.adapt.for_convention`).
 - ``weight: auto`` (the default) sets the weight so that, at the original x₀, the prior takes a
   fixed ``share`` of the data term's response to noise:
 
@@ -35,6 +39,7 @@ from torch import Tensor, nn
 from preimage.inversion.terms import LearnedPriorTerm
 from preimage.representations.errors import PreimageError
 from preimage.train.config.invert import BuildContext, NonNegFloat, PosFloat, PosInt, PriorVariant, TermSpec, register_variant
+from preimage.train.config.slots import check_prior_slot, slot_channels
 
 NOISE_255 = 25.0  # the perturbation δ of ``weight: auto``, on the 0–255 scale
 
@@ -58,28 +63,26 @@ class LearnedPriorConfig(PriorVariant):
     sweep: list[NonNegFloat] | None = None
     patch_stride: PosInt = 1   # GMM only: score every s-th patch, ×s² (an approximation, s² cheaper)
 
-    def _loaded(self):
+    def _loaded(self, key: str, ctx: BuildContext):
+        """The prior, checked against its slot (:func:`check_prior_slot`): its layer against
+        ``layer`` if given, then its representation and channels against the job's."""
         loaded = _load(self.prior)
-        trained = loaded.layer
-        if self.layer is not None and self.layer != trained:
-            where = f"layer {trained}" if trained else "the image"
-            raise PreimageError(f"prior {self.prior!r} was trained on {where}, not on {self.layer}; "
-                                f"leave the learned prior's layer unset (it is taken from the prior)")
+        trained, channels, rep = loaded.layer, loaded.energy.channels, loaded.meta.get("representation")
+        slot_layer = trained if self.layer is None else self.layer
+        check_prior_slot(key, channels, trained, None, slot_layer, prior=repr(self.prior), prior_representation=rep)
+        check_prior_slot(key, channels, trained, slot_channels(ctx, slot_layer), slot_layer, prior=repr(self.prior),
+                         prior_representation=rep, slot_representation=ctx.config.representation)
         return loaded
 
     def taps(self) -> list[str]:
-        layer = self._loaded().layer
+        layer = _load(self.prior).layer  # the slot is checked when the term is built
         return [layer] if layer else []
 
     def build(self, key: str, ctx: BuildContext) -> TermSpec:
         from preimage.priors.adapt import for_convention
 
-        loaded = self._loaded()
+        loaded = self._loaded(f"priors.{key}", ctx)  # its space and channels are the slot's, or refused
         layer, rep = loaded.layer, ctx.representation
-        trained_rep = loaded.meta.get("representation")
-        if layer is not None and trained_rep not in (None, ctx.config.representation):
-            raise PreimageError(f"priors.{key}: prior {self.prior!r} was trained on {trained_rep}'s {layer}, but the job "
-                                f"inverts {ctx.config.representation}; use a prior of this representation")
         energy = loaded.energy
         if self.patch_stride != 1:
             if not hasattr(energy, "with_patch_stride"):

@@ -18,6 +18,8 @@ model, the data module and the Trainer on the command line; ``--ckpt_path`` resu
   A run that fails before its first checkpoint leaves nothing behind.
 - **W&B offline by default**: ``trainer.logger: {class_path: preimage.train.fit.app.WandbLogger}``
   logs offline into the run directory unless the user's W&B settings say otherwise.
+- **Only our lines on stderr**: the libraries' deprecation notes to their own callers
+  (Lightning's, jsonargparse's, torch's ``LeafSpec``) are filtered while the CLI runs.
 - **One-line errors**: a bad option, a bad config file, a checkpoint of another kind of model
   or a :class:`PreimageError` raised while building the objects becomes one
   :class:`PreimageError` (the command line prints it on one line and exits with status 2).
@@ -64,9 +66,10 @@ class WandbLogger(_LightningWandbLogger):
         return super().experiment
 
 
-def read_checkpoint(path: str, check: Callable[[dict], None] | None = None) -> dict:
+def read_checkpoint(path: str, check: Callable[[dict, str], None] | None = None) -> dict:
     """Load a Lightning checkpoint with ``weights_only=True``; one clear error if it is not one
-    (``check`` may refuse checkpoints of another kind of model by raising PreimageError)."""
+    (``check(ckpt, name)`` may refuse checkpoints of another kind of model by raising PreimageError;
+    ``name`` is how its message names the file: ``--ckpt_path PATH``)."""
     import pickle
     import zipfile
 
@@ -82,7 +85,7 @@ def read_checkpoint(path: str, check: Callable[[dict], None] | None = None) -> d
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise PreimageError(f"{path} is not a Lightning checkpoint; give the .ckpt of an earlier run")
     if check is not None:
-        check(ckpt)
+        check(ckpt, f"--ckpt_path {path}")
     return ckpt
 
 
@@ -92,7 +95,7 @@ class PreimageCLI(LightningCLI):
     ``--config`` file is given; ``check_checkpoint``: refuses a ``--ckpt_path`` of another kind."""
 
     def __init__(self, *args: Any, root: str | Path = "runs", default_name: str = "run",
-                 check_checkpoint: Callable[[dict], None] | None = None,
+                 check_checkpoint: Callable[[dict, str], None] | None = None,
                  built: list["PreimageCLI"] | None = None, **kwargs: Any) -> None:
         self.root, self.default_name, self.check_checkpoint = Path(root), default_name, check_checkpoint
         self.run_dir: Path | None = None
@@ -161,7 +164,7 @@ def _run_of(ckpt: Any) -> Path | None:
 
 def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Sequence[str], *,
                       root: str | Path = "runs", prog: str | None = None,
-                      check_checkpoint: Callable[[dict], None] | None = None,
+                      check_checkpoint: Callable[[dict, str], None] | None = None,
                       export: Callback | None = None, trainer_defaults: dict[str, Any] | None = None,
                       **cli_kwargs: Any) -> PreimageCLI:
     """Run :class:`PreimageCLI` over ``model_class`` / ``datamodule_class`` with ``args`` (see the
@@ -182,8 +185,8 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
     built: list[PreimageCLI] = []
     missing_parents = [p for p in [Path(root), *Path(root).parents] if not p.exists()]
     try:
-        with warnings.catch_warnings():  # "args given and sys.argv too": intended here
-            warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+        with warnings.catch_warnings():
+            _quiet_library_warnings()
             cli = PreimageCLI(model_class, datamodule_class, args=list(args), trainer_defaults=defaults, root=root,
                               default_name=model_class.__name__.lower(), check_checkpoint=check_checkpoint,
                               built=built, **cli_kwargs)
@@ -199,6 +202,26 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
     if help_only:
         cli.run_dir = None
     return cli
+
+
+def _quiet_library_warnings() -> None:
+    """Filters for the fit run (inside ``warnings.catch_warnings``): the libraries' notes to their
+    own callers (deprecations inside Lightning and jsonargparse, torch's ``LeafSpec`` one met by
+    Lightning's pytree code) are not the user's to act on, so stderr holds only our lines and
+    the progress bar. Lightning's other warnings (about the user's data or settings) still show."""
+    import importlib
+
+    warnings.filterwarnings("ignore", message=".*args parameter is intended.*")  # args given and sys.argv too
+    for module, name in (("jsonargparse._deprecated", "JsonargparseDeprecationWarning"),
+                         ("lightning.fabric.utilities.rank_zero", "LightningDeprecationWarning")):
+        try:
+            category = getattr(importlib.import_module(module), name, None)
+        except ImportError:  # a library version without it
+            continue
+        if isinstance(category, type) and issubclass(category, Warning):
+            warnings.filterwarnings("ignore", category=category)
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(lightning|jsonargparse|torch|torchmetrics)(\.|$)")
 
 
 def _preimage_cause(e: BaseException) -> PreimageError | None:

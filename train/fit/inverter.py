@@ -43,6 +43,21 @@ MODES = ("stacked", "joint", "end_to_end", "finetune")
 SAME_WITH_ONE_MODULE = ("stacked", "joint", "end_to_end")
 
 
+def check_inverter_checkpoint(ckpt: dict, name: str = "--ckpt_path") -> None:
+    """Refuse a Lightning checkpoint that was not written by :class:`InverterTask` (a prior's,
+    say); ``name``: the file, as the message says it."""
+    prior = ckpt.get("preimage") or {}
+    if "prior_kind" in prior:
+        meta = prior.get("prior_meta") or {}
+        space = f"{meta.get('representation')} {meta['layer']}" if meta.get("layer") else "the image"
+        raise PreimageError(f"{name} is a checkpoint of a prior ({prior['prior_kind']} on {space}, written by "
+                            f"'preimage prior fit'), not of an inverter; give a .ckpt written by 'preimage inverter "
+                            f"fit' (runs/inverter/<run>/checkpoints/)")
+    if not any(str(k).startswith("inverter.") for k in ckpt.get("state_dict") or {}):
+        raise PreimageError(f"{name} is not a checkpoint of an inverter (no inverter weights in it); give a .ckpt "
+                            f"written by 'preimage inverter fit' (runs/inverter/<run>/checkpoints/)")
+
+
 def _rel_mse(out: Tensor, target: Tensor, scale: Tensor) -> Tensor:
     return (out - target).pow(2).mean() / target.pow(2).mean().clamp_min(1e-12) * scale
 
@@ -70,6 +85,10 @@ class InverterTask(LightningModule):
             raise PreimageError(f"unknown training mode {mode!r}; choose one of {', '.join(MODES)}")
         if mode == "finetune" and not init_checkpoint:
             raise PreimageError("mode finetune needs model.init_checkpoint: the stacked inverter to fine-tune")
+        if export:  # refused now, not after training
+            from preimage.representations.files import check_writable
+
+            check_writable(export, "model.export")
         self.save_hyperparameters()
         rep = build_representation(representation, taps=[layer], weights=weights)
         if init_checkpoint:

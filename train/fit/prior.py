@@ -32,11 +32,14 @@ from torch import Tensor, nn
 from preimage.representations.errors import PreimageError
 from preimage.priors.score_matching import LOSSES, score_matching_loss
 
-def check_prior_checkpoint(ckpt: dict) -> None:
-    """Refuse a Lightning checkpoint that was not written by :class:`PriorModule`."""
+def check_prior_checkpoint(ckpt: dict, name: str = "--ckpt_path") -> None:
+    """Refuse a Lightning checkpoint that was not written by :class:`PriorModule` (``name``: the
+    file, as the message says it)."""
     if "prior_kind" not in (ckpt.get("preimage") or {}):
-        raise PreimageError("--ckpt_path is not a checkpoint of a prior (no prior kind in it); "
-                            "give a .ckpt written by 'preimage prior fit'")
+        what = " (it is an inverter's)" if any(str(k).startswith("inverter.") for k in ckpt.get("state_dict") or {}) \
+            else " (no prior kind in it)"
+        raise PreimageError(f"{name} is not a checkpoint of a prior{what}; "
+                            "give a .ckpt written by 'preimage prior fit' (runs/prior/<run>/checkpoints/)")
 
 
 def random_subpatches(x: Tensor, p: int, n: int, generator: torch.Generator) -> Tensor:
@@ -90,6 +93,10 @@ class PriorModule(pl.LightningModule):
                                 f"got {type(energy).__name__}")
         if loss not in LOSSES:
             raise PreimageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if export:  # refused now, not after training
+            from preimage.representations.files import check_writable
+
+            check_writable(export, "model.export")
         if prune:
             from preimage.priors.prune import check_prunable
 

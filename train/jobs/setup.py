@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from preimage.inversion import Box, Jitter, Objective
+from preimage.inversion import Box, Jitter, Objective, batch_bytes, format_bytes, memory_limit
 from preimage.representations import Representation, build_representation, resize_crop
 from preimage.representations.errors import PreimageError
 from preimage.train.config.invert import BuildContext, InvertConfig, MethodVariant, parse_config
@@ -47,19 +47,57 @@ class InversionJob:
         return self.objective.metrics(images)
 
 
+class BatchTooLarge(PreimageError):
+    """The batch (images × repeats at ``size``) cannot fit in memory: ``needed`` bytes at least,
+    the machine has ``limit``. :meth:`say` words it with the caller's key names."""
+
+    def __init__(self, needed: int, limit: int, images: int, repeats: int, size: int, what: str) -> None:
+        self.needed, self.limit, self.images, self.repeats, self.size, self.what = \
+            needed, limit, images, repeats, size, what
+        super().__init__(self.say())
+
+    def say(self, repeats_key: str = "repeats", restarts: str = "restart") -> str:
+        n, r = self.images, self.repeats
+        return (f"image_size={self.size} with {repeats_key}={r} needs at least {format_bytes(self.needed)} "
+                f"for {n} image{'s' * (n != 1)} × {r} {restarts}{'s' * (r != 1)} ({self.what}), more than this "
+                f"machine's {format_bytes(self.limit)} of memory; lower image_size or {repeats_key}")
+
+
+def check_batch_memory(images: int, repeats: int, channels: int, size: int, features: dict[str, int] | None = None,
+                       itemsize: int = 4) -> None:
+    """Refuse a job whose batch cannot fit: :func:`preimage.inversion.batch_bytes` (a lower bound)
+    over :func:`preimage.inversion.memory_limit`. ``features``: elements per item of each tap."""
+    limit = memory_limit()
+    if limit is None:
+        return
+    features = features or {}
+    needed = batch_bytes(images * repeats, channels * size * size, list(features.values()), itemsize)
+    needed += images * (3 + channels) * size * size * itemsize  # the originals (RGB and input units)
+    if needed > limit:
+        what = f"the {channels}×{size}×{size} batch"
+        what += f", its {', '.join(features)} maps and their gradients" if features else " and its gradient"
+        raise BatchTooLarge(needed, limit, images, repeats, size, what)
+
+
 def build_context(config: InvertConfig, images: list[tuple[str, Tensor]]) -> BuildContext:
-    """Representation with every tap the job needs, the originals and Φ(x₀)."""
+    """Representation with every tap the job needs, the originals and Φ(x₀). A batch that cannot
+    fit in memory is refused before the images are resized (:func:`check_batch_memory`, from the
+    image sizes alone) and again once Φ(x₀) gives the feature maps' sizes, before any step."""
     layers = config.layers
     prior_taps = [t for p in config.priors.values() if p is not None for t in p.taps()]
     taps = list(dict.fromkeys(layers + prior_taps))
     rep = build_representation(config.representation, taps=taps, weights=config.weights)
     size = config.image_size or rep.input_size
+    itemsize = torch.empty(0).element_size()
+    check_batch_memory(len(images), config.repeats, rep.convention.channels, size, itemsize=itemsize)
     rgb = torch.stack([resize_crop(img, size) for _, img in images])
     x0 = rep.convention.preprocess(rgb)
     for layer in taps:
         rep.check_input(x0, layer)
     with torch.no_grad():
         phi0 = rep(x0)
+    check_batch_memory(len(images), config.repeats, x0.shape[1], size,
+                       {t: phi0[t][0].numel() for t in taps}, itemsize)
     if config.objective.name in ("match", "caricature"):  # both divide by ‖Φ₀‖²
         check_codes([n for n, _ in images], rgb, phi0, layers)
     x0_sigma = config.x0_sigma * rep.convention.units_per_255
