@@ -155,8 +155,10 @@ class ScoreDenoiser(ScorePrior):
             nn.Conv2d(widths[i], widths[i + 1], kernel_size, padding=dil[i] * (kernel_size - 1) // 2, dilation=dil[i],
                       bias=self.bias, padding_mode=padding_mode) for i in range(self.depth))
         self.gains = nn.ParameterList(nn.Parameter(torch.zeros(w, self.sigma_degree)) for w in widths[1:])
-        for i, conv in enumerate(self.convs):
-            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu" if i < self.depth - 1 else "linear")
+        for conv in self.convs[:-1]:
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+        nn.init.zeros_(self.convs[-1].weight)  # ε̂ = 0 at the start: D is the identity (as ADM/EDM's last layer)
+        for conv in self.convs:
             if conv.bias is not None:
                 nn.init.zeros_(conv.bias)
 
