@@ -4,6 +4,11 @@ The loop of deep-goggle ``invert_nn.m`` generalised: every batch item (images ×
 restarts × settings) is optimised at once; per-term values are recorded every step;
 NaN/inf stops the run with :class:`DivergenceError`. It never prints, saves or logs:
 callbacks (``on_step(info)``, ``on_end(result)``) do.
+
+Gradient-only terms (score priors) have no value: their history rows are NaN, the total
+leaves them out, ``InversionResult.gradient_only`` names them, and the norm of each one's
+weighted gradient is recorded as ``history["grad_norm@<name>"]`` and checked for NaN/inf in
+place of a value. L-BFGS, whose line search compares values, refuses them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from preimage.inversion.errors import DivergenceError
 from preimage.inversion.objective import Evaluation, Objective
 from preimage.inversion.optimisers import Optimiser
 from preimage.inversion.transforms import Box, Jitter
+from preimage.representations.errors import PreimageError
+
+GRAD_NORM = "grad_norm@"  # history key prefix of a gradient-only term's ‖w·∂term/∂z‖
 
 
 @dataclass
@@ -31,13 +39,17 @@ class StepInfo:
     total: Tensor
     values: dict[str, Tensor]
     x: Tensor
+    grad_norms: dict[str, Tensor] = field(default_factory=dict)
+    gradient_only: frozenset[str] = frozenset()
 
 
 @dataclass
 class InversionResult:
     """``images``: (B, C, H, W) in the representation's input units; ``history[name]``:
     (steps, B) weighted term values (and ``"total"``); ``metrics``: per-item final
-    values of every term, ``total`` and ``relative_error@<term>`` of each feature match."""
+    values of every term, ``total`` and ``relative_error@<term>`` of each feature match.
+    ``gradient_only``: the terms without a value (NaN in ``history`` and ``metrics``, not in
+    ``total``); for each, ``history["grad_norm@<name>"]`` (steps, B) is ‖w·∂term/∂z‖."""
 
     images: Tensor
     history: dict[str, Tensor]
@@ -45,27 +57,41 @@ class InversionResult:
     steps: int
     seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    gradient_only: tuple[str, ...] = ()
 
 
 def _check_finite(ev: Evaluation, step: int) -> None:
     # A non-finite gradient makes x, hence the next step's total, non-finite: checking
-    # the total (B numbers) each step is enough and costs no pass over the image.
-    if bool(torch.isfinite(ev.total).all()):
+    # the total (B numbers) each step is enough and costs no pass over the image. A
+    # gradient-only term has no value: the norm of its gradient is checked instead.
+    if bool(torch.isfinite(ev.total).all()) and all(bool(torch.isfinite(v).all()) for v in ev.grad_norms.values()):
         return
-    for name, v in ev.values.items():
+    checks = [(n, v) for n, v in ev.values.items() if n not in ev.gradient_only]
+    for name, v in checks + [(f"{n} (gradient norm)", v) for n, v in ev.grad_norms.items()]:
         bad = ~torch.isfinite(v)
         if bool(bad.any()):
             raise DivergenceError(step, name, float(v[bad][0]))
     raise DivergenceError(step, "total", float("nan"))  # pragma: no cover
 
 
-def _check_history(hist: dict[str, list[Tensor]], names: list[str], since: int) -> None:
+def _check_history(hist: dict[str, list[Tensor]], names: list[str], since: int,
+                   gradient_only: frozenset[str] = frozenset()) -> None:
     """The first non-finite step in ``hist[...][since:]`` (one host sync for all of them)."""
-    totals = torch.stack(hist["total"][since:])
-    if bool(torch.isfinite(totals).all()):
+    keys = ["total"] + [GRAD_NORM + n for n in names if n in gradient_only]
+    rows = torch.cat([torch.stack(hist[k][since:]) for k in keys], 1)
+    if bool(torch.isfinite(rows).all()):
         return
-    t = since + int((~torch.isfinite(totals)).any(1).nonzero()[0, 0])
-    _check_finite(Evaluation(hist["total"][t], {n: hist[n][t] for n in names}, {}), t)
+    t = since + int((~torch.isfinite(rows)).any(1).nonzero()[0, 0])
+    _check_finite(Evaluation(hist["total"][t], {n: hist[n][t] for n in names}, {}, gradient_only=gradient_only,
+                             grad_norms={n: hist[GRAD_NORM + n][t] for n in names if n in gradient_only}), t)
+
+
+def check_optimiser(objective: Objective, optimiser: Optimiser) -> None:
+    """One clear error for an optimiser that needs values with a gradient-only term."""
+    if optimiser.needs_closure and objective.gradient_only:
+        names = ", ".join(sorted(objective.gradient_only))
+        raise PreimageError(f"{type(optimiser).__name__} needs energy values for its line search but term(s) {names} "
+                            f"are gradient-only score priors; use the momentum or Adam optimiser, or drop those terms")
 
 
 def check_every(device: torch.device) -> int:
@@ -78,13 +104,16 @@ def check_every(device: torch.device) -> int:
 def invert(objective: Objective, init: Tensor, optimiser: Optimiser, steps: int | None = None,
            callbacks: Sequence[Any] = (), jitter: Jitter | None = None, box: Box | None = None) -> InversionResult:
     """Minimise ``objective`` from ``init`` (not modified) for ``steps`` (default: the schedule's length)."""
+    check_optimiser(objective, optimiser)
     steps = len(optimiser.lrs) if steps is None else int(steps)
     x = init.detach().clone()
     if box is not None:
         box(x)
     optimiser.reset(x)
     names = list(objective.terms)
-    hist: dict[str, list[Tensor]] = {n: [] for n in names + ["total"]}
+    grad_only = objective.gradient_only
+    keys = names + ["total"] + [GRAD_NORM + n for n in names if n in grad_only]
+    hist: dict[str, list[Tensor]] = {k: [] for k in keys}
     every = check_every(x.device)
     checked = 0
     start = time.perf_counter()
@@ -104,11 +133,13 @@ def invert(objective: Objective, init: Tensor, optimiser: Optimiser, steps: int 
             box(x)
         for n in names:
             hist[n].append(ev.values[n])
+        for n, v in ev.grad_norms.items():
+            hist[GRAD_NORM + n].append(v)
         hist["total"].append(ev.total)
         if every > 1 and (t + 1) % every == 0:
-            _check_history(hist, names, checked)
+            _check_history(hist, names, checked, grad_only)
             checked = t + 1
-        info = StepInfo(t, steps, optimiser.lr_at(t), ev.total, ev.values, x)
+        info = StepInfo(t, steps, optimiser.lr_at(t), ev.total, ev.values, x, ev.grad_norms, grad_only)
         for cb in callbacks:
             if hasattr(cb, "on_step"):
                 cb.on_step(info)
@@ -116,12 +147,13 @@ def invert(objective: Objective, init: Tensor, optimiser: Optimiser, steps: int 
         # (holding them across the next forward cost ≈ 7 % of a SqueezeNet conv1 step)
         del ev, info, closure
     if every > 1 and checked < steps:
-        _check_history(hist, names, checked)
+        _check_history(hist, names, checked, grad_only)
     metrics = objective.metrics(x)  # values and features only: no backward
-    _check_finite(Evaluation(metrics["total"], {n: metrics[n] for n in names}, {}), steps)
+    _check_finite(Evaluation(metrics["total"], {n: metrics[n] for n in names}, {}, gradient_only=grad_only), steps)
     seconds = time.perf_counter() - start
     history = {n: torch.stack(v) if v else torch.empty(0, x.shape[0]) for n, v in hist.items()}
-    result = InversionResult(x.detach(), history, metrics, steps, seconds)
+    result = InversionResult(x.detach(), history, metrics, steps, seconds,
+                             gradient_only=tuple(n for n in names if n in grad_only))
     for cb in callbacks:
         if hasattr(cb, "on_end"):
             cb.on_end(result)

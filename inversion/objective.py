@@ -6,11 +6,16 @@ Terms are built with :mod:`inversion.terms`; the algebra ``0.5 * tv + match`` ne
 so objectives are written ``Objective(rep, {"match@conv1": (1.0, match), "tv": (0.5, tv)})``
 or grown with :meth:`add`. Image-space terms that know their gradient in closed form are
 kept out of autograd (:meth:`energy_and_grad`): inverting pays only for Φ's backward.
+
+Gradient-only terms (score priors, :mod:`inversion.score_term`) add w·∂term/∂x to the
+gradient but have no value: ``values[name]`` is NaN, the total leaves them out (it is the sum
+of the other terms), ``Evaluation.gradient_only`` names them and ``Evaluation.grad_norms``
+holds ‖w·∂term/∂z‖ per item (z the term's space), which the engine logs and checks instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -24,12 +29,16 @@ from preimage.representations.errors import PreimageError
 @dataclass
 class Evaluation:
     """One evaluation: ``total`` (B,), weighted ``values`` per term (B,), the taps, and
-    ``grad`` (∂total/∂x, B×C×H×W) when asked for."""
+    ``grad`` (∂E/∂x, B×C×H×W, gradient-only terms included) when asked for.
+    ``gradient_only``: the terms that have no value (NaN in ``values``, not in ``total``);
+    ``grad_norms[name]`` (B,): ‖w·∂term/∂z‖ of each, in its own space (when ``grad`` is)."""
 
     total: Tensor
     values: dict[str, Tensor]
     feats: dict[str, Tensor]
     grad: Tensor | None = None
+    gradient_only: frozenset[str] = frozenset()
+    grad_norms: dict[str, Tensor] = field(default_factory=dict)
 
 
 class Objective(nn.Module):
@@ -47,13 +56,29 @@ class Objective(nn.Module):
     def add(self, name: str, term: Term, weight: float = 1.0) -> "Objective":
         if name in self.terms:
             raise PreimageError(f"objective already has a term named {name!r}; give each term its own name")
+        if isinstance(term, PriorTerm) and not getattr(term.energy, "has_energy", True):
+            raise PreimageError(f"term {name!r} wraps a score prior in a PriorTerm, which needs an energy value; "
+                                f"add it as a ScoreTerm (gradient only)")
         if term.layer is not None and term.layer not in self.representation.taps:
             self.representation.check_layer(term.layer)
             raise PreimageError(f"term {name!r} reads layer {term.layer!r} but the representation taps only "
                                 f"{', '.join(self.representation.taps)}; build it with that tap")
+        check = getattr(term, "check_representation", None)
+        if check is not None:
+            check(self.representation)
         self.terms[name] = term
         self.weights[name] = float(weight)
         return self
+
+    @property
+    def gradient_only(self) -> frozenset[str]:
+        """Names of the terms with a gradient but no value (score priors)."""
+        return frozenset(n for n, t in self.terms.items() if t.gradient_only)
+
+    def total_of(self, values: dict[str, Tensor], x: Tensor) -> Tensor:
+        """Σ of the values of the terms that have one; zeros (B,) if none has."""
+        valued = [v for n, v in values.items() if not self.terms[n].gradient_only]
+        return sum(valued) if valued else x.new_zeros(x.shape[0])
 
     def feature_matches(self) -> dict[str, FeatureMatch]:
         return {n: t for n, t in self.terms.items() if isinstance(t, FeatureMatch)}
@@ -65,8 +90,9 @@ class Objective(nn.Module):
     def forward(self, x: Tensor, shift: tuple[int, int] = (0, 0)) -> Evaluation:
         """Values with autograd through everything (for tests and L-BFGS closures)."""
         feats = self.representation(_roll(x, shift)) if self.needs_features else {}
-        values = {n: self.weights[n] * t(x, feats) for n, t in self.terms.items()}
-        return Evaluation(sum(values.values()), values, feats)
+        values = {n: torch.full((x.shape[0],), float("nan"), dtype=x.dtype, device=x.device) if t.gradient_only
+                  else self.weights[n] * t(x, feats) for n, t in self.terms.items()}
+        return Evaluation(self.total_of(values, x), values, feats, gradient_only=self.gradient_only)
 
     def metrics(self, x: Tensor) -> dict[str, Tensor]:
         """Per-item values of every term, ``total`` and ``relative_error@<term>`` of each
@@ -90,6 +116,7 @@ class Objective(nn.Module):
         """
         x = x.detach()
         values: dict[str, Tensor] = {}
+        norms: dict[str, Tensor] = {}
         feats: dict[str, Tensor] = {}
         grad: Tensor | None = None
         rest = [n for n, t in self.terms.items() if not t.has_closed_form]
@@ -111,6 +138,8 @@ class Objective(nn.Module):
                         values[n] = v.detach()
                         continue
                     values[n] = w * vs[0]
+                    if t.gradient_only:
+                        norms[n] = _norms(vs[1]).mul_(abs(w))
                     found.append((t.layer, vs[1], w if vs[2] is None else vs[2] * w))
                 # One seed of Φ's batch and nothing else: Φ treats batch items independently,
                 # so its per-item scale is applied to the image gradient after the backward.
@@ -149,9 +178,16 @@ class Objective(nn.Module):
             for n, t in self.terms.items():
                 if n not in values:
                     w = self.weights[n]
+                    if t.gradient_only:
+                        g = t.grad(x)
+                        norms[n] = _norms(g).mul_(abs(w))
+                        grad.add_(g, alpha=w)
+                        values[n] = torch.full_like(norms[n], float("nan"))
+                        continue
                     values[n] = w * t.accumulate_grad(x, grad, w)
         values = {n: values[n] for n in self.terms}  # declaration order
-        return Evaluation(sum(values.values()), values, feats, grad)
+        return Evaluation(self.total_of(values, x), values, feats, grad, self.gradient_only,
+                          {n: norms[n] for n in self.terms if n in norms})
 
     def _fused_closed_forms(self, x: Tensor, grad: Tensor, scale: Tensor | float | None,
                             values: dict[str, Tensor]) -> bool:
@@ -174,6 +210,11 @@ class Objective(nn.Module):
                 n, c = picks[k]
                 values[n] = c * v
         return True
+
+
+def _norms(g: Tensor) -> Tensor:
+    """Per-item Euclidean norm of a (B, …) tensor."""
+    return torch.linalg.vector_norm(g.reshape(g.shape[0], -1), dim=1)
 
 
 def _per_item(scale: Tensor, like: Tensor) -> Tensor:

@@ -19,9 +19,14 @@ from preimage.inversion import fused
 
 
 class Term(nn.Module):
-    """Base class. Subclasses set ``layer`` and implement ``forward(x, feats)``."""
+    """Base class. Subclasses set ``layer`` and implement ``forward(x, feats)``.
+
+    A ``gradient_only`` term (a score prior, :mod:`preimage.inversion.score_term`) has a
+    gradient but no value: it implements ``grad(z)`` (∂term/∂z in its space) instead of
+    ``forward``, and the objective leaves it out of the total (its value is NaN)."""
 
     layer: str | None = None
+    gradient_only: bool = False
 
     def forward(self, x: Tensor, feats: dict[str, Tensor]) -> Tensor:  # pragma: no cover
         raise NotImplementedError

@@ -13,8 +13,10 @@ import torch
 from torch import Tensor
 
 from preimage.priors.experts import LinearExpertEnergy
+from preimage.priors.registry import register_prior
 
 
+@register_prior
 class FieldOfExperts(LinearExpertEnergy):
     """ρ(y) = log(1 + y²/2), ρ' = y / (1 + y²/2), ρ'' = (1 − y²/2) / (1 + y²/2)²."""
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from preimage.priors.experts import LinearExpertEnergy
+from preimage.priors.registry import register_prior
 from preimage.representations.errors import PreimageError
 
 _LOG2 = math.log(2.0)
@@ -33,6 +34,7 @@ def log_cosh(y: Tensor) -> Tensor:
     return a + F.softplus(-2.0 * a) - _LOG2
 
 
+@register_prior
 class OvercompleteICA(LinearExpertEnergy):
     """ρ = −G: log-cosh (s = 1) or logistic (s = ½): ρ(y) = log cosh(s y)/s, ρ' = tanh(s y),
     ρ'' = s (1 − tanh²(s y))."""

@@ -2,13 +2,15 @@
 
 A prior file is a ``torch.save`` of a plain dict that loads with ``weights_only=True``::
 
-    {"format": "preimage-prior", "version": 1, "kind": "foe" | "ica" | "gmm",
+    {"format": "preimage-prior", "version": 1, "kind": "foe" | "ica" | "gmm" | "score" | …,
      "hparams": {...constructor kwargs...}, "state_dict": {...}, "meta": {...}}
 
 ``meta`` says what the prior is: kind, channels, patch_size, representation, layer (None:
 the image), whitening, hparams, lam (the MAP λ, default 1), training data and the command
-that reproduces it. Shipped priors live in ``priors/pretrained/<name>.pt`` and load by short
-name (``load_prior("foe-grey")``).
+that reproduces it; a score prior (gradient only) adds ``has_energy: False`` and its trained
+noise range ``sigma_min``/``sigma_max`` and ``scale``. The kinds are those registered in
+:mod:`preimage.priors.registry` (each class registers itself by its ``kind``). Shipped
+priors live in ``priors/pretrained/<name>.pt`` and load by short name (``load_prior("foe-grey")``).
 
 A Lightning checkpoint (``.ckpt``) of the training module also loads if its ``preimage``
 entry (what ``preimage prior fit`` writes beside the constructor arguments in
@@ -26,9 +28,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from preimage.priors.learned import PatchEnergy
+from torch import nn
+
+from preimage.priors.registry import prior_classes
 from preimage.representations.errors import PreimageError
 from preimage.representations.files import read_torch_file, resolve_shipped, save_torch_file, shipped_names
 
@@ -36,19 +40,12 @@ FORMAT = "preimage-prior"
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 
 
-def energy_classes() -> dict[str, type[PatchEnergy]]:
-    """kind → class of every learned energy."""
-    from preimage.priors.foe import FieldOfExperts
-    from preimage.priors.gmm import GMMPatchPrior
-    from preimage.priors.ica import OvercompleteICA
-    return {c.kind: c for c in (FieldOfExperts, OvercompleteICA, GMMPatchPrior)}
-
-
 @dataclass
 class LoadedPrior:
-    """An energy (eval mode, float32) and what it is."""
+    """A learned prior (eval mode, float32) and what it is. ``energy`` is the model: an energy
+    (``forward`` gives values) or a score prior (``has_energy`` False: a gradient only)."""
 
-    energy: PatchEnergy
+    energy: nn.Module
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,17 +56,29 @@ class LoadedPrior:
     def layer(self) -> str | None:
         return self.meta.get("layer")
 
+    @property
+    def has_energy(self) -> bool:
+        return bool(getattr(self.energy, "has_energy", True))
 
-def default_meta(energy: PatchEnergy, **meta: Any) -> dict[str, Any]:
-    """The meta fields every prior file carries, ``meta`` overriding."""
-    base = {"kind": energy.kind, "channels": energy.channels, "patch_size": energy.patch_size,
-            "representation": None, "layer": None, "whitening": energy.hparams().get("whitening"),
-            "hparams": energy.hparams(), "lam": 1.0, "data": None, "command": None}
+
+def default_meta(energy: nn.Module, **meta: Any) -> dict[str, Any]:
+    """The meta fields every prior file carries, ``meta`` overriding the defaults; what the
+    model says of itself (``describe()``, e.g. a score prior's layer) is not overridable."""
+    hp = energy.hparams()
+    base = {"kind": energy.kind, "channels": energy.channels, "patch_size": getattr(energy, "patch_size", None),
+            "representation": None, "layer": None, "whitening": hp.get("whitening"),
+            "hparams": hp, "lam": 1.0, "data": None, "command": None}
+    own = getattr(energy, "describe", dict)()
+    for k, v in own.items():
+        if k in meta and meta[k] != v:
+            raise PreimageError(f"meta {k}={meta[k]!r} contradicts the {energy.kind} prior, which has {k}={v!r}; "
+                                f"build the prior with {k}={meta[k]!r} or leave {k} out of the meta")
     base.update(meta)
+    base.update(own)
     return base
 
 
-def save_prior(energy: PatchEnergy, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+def save_prior(energy: nn.Module, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write ``energy`` with its meta to ``path`` (written whole or not at all)."""
     path = Path(path)
     payload = {"format": FORMAT, "version": 1, "kind": energy.kind, "hparams": energy.hparams(),
@@ -101,7 +110,7 @@ def _read(path: Path) -> Any:
 
 def _from_lightning(ckpt: dict, path: Path) -> tuple[str, dict, dict, dict]:
     hp = {**(ckpt.get("hyper_parameters") or {}), **(ckpt.get("preimage") or {})}  # "preimage": what it is
-    classes = energy_classes()
+    classes = prior_classes()
     kind, hparams, meta = hp.get("prior_kind"), hp.get("prior_hparams"), dict(hp.get("prior_meta") or {})
     if kind is None:
         by_path = {f"{c.__module__}.{c.__name__}": k for k, c in classes.items()}
@@ -124,8 +133,9 @@ def _from_lightning(ckpt: dict, path: Path) -> tuple[str, dict, dict, dict]:
                         f"give the checkpoint the training run wrote")
 
 
-def load_prior(name_or_path: str | Path) -> LoadedPrior:
-    """Load a shipped prior by short name, a ``.pt`` from :func:`save_prior` or a Lightning ``.ckpt``."""
+def load_prior(name_or_path: str | Path, kinds: str | Sequence[str] | None = None) -> LoadedPrior:
+    """Load a shipped prior by short name, a ``.pt`` from :func:`save_prior` or a Lightning ``.ckpt``;
+    ``kinds`` (e.g. ``"score"``) refuses any other kind with one clear error."""
     path = resolve(name_or_path)
     obj = _read(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
@@ -135,9 +145,13 @@ def load_prior(name_or_path: str | Path) -> LoadedPrior:
     else:
         raise PreimageError(f"{str(path)!r} is not a prior (it holds something else, e.g. an inverter or a plain "
                             f"state dict); give a file written by save_prior or by 'preimage prior fit'")
-    classes = energy_classes()
+    classes = prior_classes()
     if kind not in classes:
         raise PreimageError(f"{str(path)!r} holds a prior of unknown kind {kind!r}; known kinds: {', '.join(classes)}")
+    wanted = [kinds] if isinstance(kinds, str) else (None if kinds is None else list(kinds))
+    if wanted is not None and kind not in wanted:
+        raise PreimageError(f"{str(path)!r} holds a {kind} prior but a {' or '.join(wanted)} prior is needed here; "
+                            f"give a prior file of kind {' or '.join(wanted)}")
     try:
         energy = classes[kind](**hparams)
         energy.load_state_dict(sd)
