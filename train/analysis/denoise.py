@@ -66,10 +66,14 @@ def prepare(image: Tensor, channels: int, crop: int | None) -> Tensor:
 
 
 def denoise_image(energy, y: Tensor, sigma255: float, lam: float, steps: int = 200) -> Tensor:
-    """MAP estimate of one noisy (C, H, W) image in [0, 1] units."""
+    """One noisy (C, H, W) image in [0, 1] units denoised: the MAP estimate with an energy, or one
+    pass of a score prior's denoiser D(y, σ) (its minimum-MSE estimate: Miyasawa 1961, Tweedie;
+    the score prior is trained for exactly this, Kadkhodaie & Simoncelli 2021)."""
     from preimage.priors.denoise import denoise
 
     with torch.no_grad():
+        if not getattr(energy, "has_energy", True):
+            return energy.denoise(y[None].float(), sigma255 / 255.0)[0]
         return denoise(energy, y[None].float(), sigma255 / 255.0, lam, steps)[0]
 
 

@@ -62,6 +62,7 @@ class LearnedPriorConfig(PriorVariant):
     share: PosFloat = 0.1
     sweep: list[NonNegFloat] | None = None
     patch_stride: PosInt = 1   # GMM only: score every s-th patch, ×s² (an approximation, s² cheaper)
+    sigma: PosFloat | None = None  # score priors only: the noise level of s(z, σ), the prior's units
 
     def _loaded(self, key: str, ctx: BuildContext):
         """The prior, checked against its slot (:func:`check_prior_slot`): its layer against
@@ -84,6 +85,11 @@ class LearnedPriorConfig(PriorVariant):
         loaded = self._loaded(f"priors.{key}", ctx)  # its space and channels are the slot's, or refused
         layer, rep = loaded.layer, ctx.representation
         energy = loaded.energy
+        if not getattr(energy, "has_energy", True):
+            return self._score_term(key, energy, layer, ctx)
+        if self.sigma is not None:
+            raise PreimageError(f"priors.{key}.sigma applies to score priors only, {self.prior!r} is an energy; "
+                                "leave sigma unset")
         if self.patch_stride != 1:
             if not hasattr(energy, "with_patch_stride"):
                 raise PreimageError(f"priors.{key}.patch_stride applies to GMM priors only, {self.prior!r} is a "
@@ -100,7 +106,24 @@ class LearnedPriorConfig(PriorVariant):
         name = key if layer is None else f"{key}@{layer}"
         return TermSpec(name, LearnedPriorTerm(energy, layer, scale), 1.0)
 
-    def _auto(self, key: str, energy: nn.Module, layer: str | None, ctx: BuildContext) -> float:
+    def _score_term(self, key: str, prior: nn.Module, layer: str | None, ctx: BuildContext) -> TermSpec:
+        """A score prior (gradient only) as a :class:`~preimage.inversion.score_term.ScoreTerm` at
+        ``sigma`` (default: the lowest noise level it was trained at)."""
+        from preimage.inversion.score_term import ScoreTerm
+        from preimage.priors.adapt import score_for_convention
+
+        if self.sweep is not None or self.patch_stride != 1:
+            raise PreimageError(f"priors.{key}: sweep and patch_stride apply to energies, {self.prior!r} is a score "
+                                "prior; leave them unset")
+        sigma = float(self.sigma if self.sigma is not None else prior.sigma_min)
+        placed = (prior if layer is not None else score_for_convention(prior, ctx.representation.convention))
+        placed = placed.to(ctx.x0.device)
+        term = ScoreTerm(placed, layer, sigma)
+        weight = self._auto_score(key, term, layer, ctx) if self.weight == "auto" else float(self.weight)
+        return TermSpec(key if layer is None else f"{key}@{layer}", term, weight)
+
+    def _data_at_noisy(self, ctx: BuildContext) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """x₁ = x₀ + δ (δ ~ N(0, (25/255)²) per RGB value, seeded), Φ(x₁) and the data term D(x₁)."""
         rep = ctx.representation
         g = torch.Generator().manual_seed(ctx.seed + 8191)
         delta = torch.randn(ctx.rgb.shape, generator=g, dtype=ctx.rgb.dtype).to(ctx.rgb.device) * (NOISE_255 / 255)
@@ -109,7 +132,25 @@ class LearnedPriorConfig(PriorVariant):
             feats = rep(x1)
             data = sum(((feats[l] - ctx.phi0[l]).flatten(1).pow(2).sum(1) /
                         ctx.phi0[l].flatten(1).pow(2).sum(1).clamp_min(1e-30)) for l in ctx.layers)
-            data = data * float(getattr(ctx.config.objective, "weight", 1.0))
+        return x1, feats, data * float(getattr(ctx.config.objective, "weight", 1.0))
+
+    def _auto_score(self, key: str, term: nn.Module, layer: str | None, ctx: BuildContext) -> float:
+        """``weight: auto`` for a score prior: the energy-rise rule of energies with the rise
+        E(z₁) − E(z₀) = −∫ s · dz taken by the midpoint rule, −⟨s((z₀ + z₁)/2, σ), z₁ − z₀⟩."""
+        x1, feats, data = self._data_at_noisy(ctx)
+        z0, z1 = (ctx.x0, x1) if layer is None else (ctx.phi0[layer], feats[layer])
+        with torch.no_grad():
+            s = term.prior.score(0.5 * (z0 + z1), term.sigma)
+            rise = -(s * (z1 - z0)).flatten(1).sum(1).mean().item()
+        if not rise > 0:
+            raise PreimageError(f"priors.{key}: score prior {self.prior!r} does not point the noisy images back "
+                                f"towards the originals (rise {rise:.3g}), so weight 'auto' is undefined; give a "
+                                f"number, e.g. priors.{key}.weight=1e-3")
+        return self.share * data.mean().item() / rise
+
+    def _auto(self, key: str, energy: nn.Module, layer: str | None, ctx: BuildContext) -> float:
+        x1, feats, data = self._data_at_noisy(ctx)
+        with torch.no_grad():
             z0, z1 = (ctx.x0, x1) if layer is None else (ctx.phi0[layer], feats[layer])
             rise = (energy(z1) - energy(z0)).mean().item()
         if not rise > 0:

@@ -3,6 +3,8 @@
 
 - ``method: optimisation`` (the default) — the objective minimised by the job's optimiser;
 - ``method: {name: hoggle, model: NAME}`` — HOGgle's paired dictionaries for HOG;
+- ``method: {name: langevin, levels, steps_per_level, f_max, eps}`` — samples of pre-images
+  drawn by annealed Langevin dynamics with the job's objective and score priors;
 
 - ``method: {name: inverter, checkpoint: auto}`` — x* = g(Φ₀), one forward pass of a trained
   inverter (Dosovitskiy & Brox 2016), written to the same run directory, figure and metrics
@@ -19,16 +21,32 @@ loaded and checked against the job's network, layer and feature shape before any
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from preimage.inverters.hoggle import DEFAULT_MODEL
 from preimage.train.config.invert import BuildContext, InitVariant, MethodVariant, register_variant
+from preimage.train.config.types import PosFloat, PosInt, Range
 
 
 @register_variant("method", "optimisation")
 @dataclass
 class OptimisationMethod(MethodVariant):
     """Minimise the job's objective with its optimiser (CVPR'15 Sec. 3 / IJCV'16 Sec. 3)."""
+
+
+@register_variant("method", "langevin")
+@dataclass
+class LangevinMethod(MethodVariant):
+    """Samples of p(x | Φ(x) ≈ Φ₀) ∝ exp(−E(x)), E the job's objective (the feature match
+    weighted by ``objective.weight`` = λ, score priors as gradient-only terms at the image or at
+    layers), by annealed Langevin dynamics (Song & Ermon 2019, Alg. 1): ``levels`` noise levels
+    from ``f_max`` × each score term's ``sigma`` down to it, ``steps_per_level`` steps of size
+    ``eps`` · f² (0–255 units squared) each. One sample per restart (``repeats`` = N samples)."""
+
+    levels: PosInt = 10
+    steps_per_level: PosInt = 20
+    f_max: Annotated[float, Range(ge=1)] = 10.0
+    eps: PosFloat = 0.05
 
 
 @register_variant("method", "hoggle")

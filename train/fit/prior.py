@@ -58,9 +58,12 @@ class PriorModule(pl.LightningModule):
     """Score-matching training of ``energy``.
 
     Args:
-        energy: the patch energy (``class_path: preimage.priors.foe.FieldOfExperts`` …).
+        energy: the learned prior: a patch energy (``class_path: preimage.priors.foe.FieldOfExperts``
+            …) or a score prior (``preimage.priors.score.ScoreDenoiser``: a denoiser D(z, σ) trained
+            by denoising score matching over its own noise range ``sigma_min``…``sigma_max``,
+            log-uniform, σ²-weighted; Vincent 2011, Song & Ermon 2019; ``loss: dsm``).
         loss: ``exact`` (Hyvärinen 2005, exact Laplacian), ``sliced`` (Song et al. 2019) or
-            ``dsm`` (Vincent 2011).
+            ``dsm`` (Vincent 2011; for a score prior, over its noise range).
         noise_std: std of the fresh Gaussian noise added to every batch, in data units
             (0.5/255 for 8-bit photos in [0, 1]); the noise level of ``dsm``.
         n_slices: random projections per sample for ``sliced``.
@@ -87,12 +90,16 @@ class PriorModule(pl.LightningModule):
                  tune_crop: PositiveInt = 128, export: str | None = None, prune: NonNegativeFloat = 0.0) -> None:
         super().__init__()
         from preimage.priors.learned import PatchEnergy
+        from preimage.priors.score import ScorePrior
 
-        if not isinstance(energy, PatchEnergy):
-            raise PreimageError(f"model.energy must be a learned patch energy (e.g. preimage.priors.foe.FieldOfExperts), "
-                                f"got {type(energy).__name__}")
+        if not isinstance(energy, (PatchEnergy, ScorePrior)):
+            raise PreimageError(f"model.energy must be a learned patch energy (e.g. preimage.priors.foe.FieldOfExperts) "
+                                f"or a score prior (preimage.priors.score.ScoreDenoiser), got {type(energy).__name__}")
         if loss not in LOSSES:
             raise PreimageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if isinstance(energy, ScorePrior) and loss != "dsm":
+            raise PreimageError(f"a score prior has no energy, so model.loss={loss!r} cannot train it; "
+                                "set model.loss=dsm (denoising score matching)")
         if export:  # refused now, not after training
             from preimage.representations.files import check_writable
 
@@ -102,6 +109,7 @@ class PriorModule(pl.LightningModule):
 
             check_prunable(energy, prune)
         self.energy = energy
+        self.is_score = isinstance(energy, ScorePrior)
         self.save_hyperparameters(ignore=["energy"])
 
     # --- data-dependent set-up -------------------------------------------------------------
@@ -113,6 +121,10 @@ class PriorModule(pl.LightningModule):
         if c != self.energy.channels:
             raise PreimageError(f"the energy has {self.energy.channels} channels but the patches have {c}; "
                                 f"set --model.energy.init_args.channels {c}")
+        if self.is_score:  # fully convolutional, no whitening to fit; the space is the data's
+            meta = dm.meta() if hasattr(dm, "meta") else {}
+            self.energy.layer, self.energy.representation = meta.get("layer"), meta.get("representation")
+            return
         if p < self.energy.patch_size:
             raise PreimageError(f"training patches of {p}x{p} are smaller than the energy's "
                                 f"{self.energy.patch_size}x{self.energy.patch_size} window; raise --data.patch_size")
@@ -126,6 +138,10 @@ class PriorModule(pl.LightningModule):
     # --- steps -----------------------------------------------------------------------------
     def _loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         h = self.hparams
+        if self.is_score:
+            from preimage.priors.dsm import dsm_score_loss
+
+            return dsm_score_loss(self.energy, x, self.energy.sigma_min, self.energy.sigma_max, generator).loss
         return score_matching_loss(self.energy, x, h.loss, h.noise_std, h.n_slices, h.curvature, generator)
 
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
@@ -174,7 +190,7 @@ class PriorModule(pl.LightningModule):
         dm = self.trainer.datamodule
         seconds = time.perf_counter() - getattr(self, "_t0", time.perf_counter())
         samples = (int(self.global_step) - getattr(self, "_step0", 0)) * dm.batch_size
-        windows = samples * (dm.patch_size - self.energy.patch_size + 1) ** 2
+        windows = samples * (dm.patch_size - getattr(self.energy, "patch_size", 1) + 1) ** 2
         return {"train_seconds": seconds, "samples_per_second": samples / max(seconds, 1e-9),
                 "windows_per_second": windows / max(seconds, 1e-9)}
 
@@ -214,7 +230,7 @@ class ExportPrior(Callback):
 
             energy, meta["pruned"] = prune_experts(module.energy, hp.prune)
         lam = hp.lam
-        if lam is None and meta["representation"] is None:
+        if lam is None and meta["representation"] is None and not module.is_score:  # a score prior denoises in one pass
             lam = tune_lambda(energy, hp.tune_image, bool(meta["data"].get("grey")), hp.tune_sigma, hp.tune_crop)
         meta.update(lam=1.0 if lam is None else float(lam), steps=int(trainer.global_step),
                     command=self.command, speed=speed)

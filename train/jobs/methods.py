@@ -89,6 +89,19 @@ def keep_better_start(job: Any, res: InversionResult) -> InversionResult:
     return res
 
 
+# ---------------------------------------------------------------- sampling
+@runner("langevin")
+def run_langevin(job: Any, callbacks: Sequence[Any]) -> InversionResult:
+    """N = images × repeats samples of exp(−E) by annealed Langevin dynamics
+    (:func:`preimage.inversion.langevin`), seeded by the job's seed."""
+    from preimage.inversion import LangevinSchedule, langevin
+
+    m = job.method
+    units = job.representation.convention.units_per_255
+    schedule = LangevinSchedule.geometric(m.f_max, m.levels, m.steps_per_level, m.eps * units ** 2)
+    return langevin(job.objective, job.init, schedule, seed=job.config.seed, callbacks=callbacks, box=job.box)
+
+
 # ---------------------------------------------------------------- inverse networks
 def _prepare_inverter(job: Any) -> None:
     from preimage.train.jobs.inverters import load_checked

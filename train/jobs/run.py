@@ -120,7 +120,8 @@ def _warnings(result: InversionResult, labels: list[str]) -> list[str]:
     exceeds 1 (further from Φ₀ than the zero image), is flagged."""
     out = []
     hist = result.history.get("total")
-    if hist is not None and hist.shape[0] > 0:
+    sampled = result.extra.get("sigma_factor") is not None  # Langevin samples: E is not minimised
+    if hist is not None and hist.shape[0] > 0 and not sampled:
         up = [(labels[b], float(hist[0, b]), float(result.metrics["total"][b])) for b in range(len(labels))
               if float(result.metrics["total"][b]) > float(hist[0, b])]
         if up:
