@@ -1,5 +1,8 @@
 """``preimage compare``: every method side by side on the same images, layers and metrics
-(spec → plan → units run by Lightning Fabric ranks → merged tables and figures)."""
+(spec → plan → units run by Lightning Fabric ranks → merged tables and figures).
+
+May import ``train.config`` (the spec is validated by the one config validator), ``train.jobs``
+(every method is an invert job), ``train.output`` and the library packages."""
 
 from preimage.train.compare.plan import Plan, Unit, build_plan
 from preimage.train.compare.runner import Launch, execute_plan
