@@ -4,6 +4,8 @@ scikit-learn and matplotlib: no network needed)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import warnings
 from pathlib import Path
 from typing import Callable, Iterable
@@ -176,6 +178,43 @@ def resize_crop(img: Tensor, size: int) -> Tensor:
     top, left = (nh - size) // 2, (nw - size) // 2
     x = x[..., top : top + size, left : left + size].clamp(0.0, 1.0)
     return x if batched else x[0]
+
+
+def pixel_digest(img: Tensor) -> str:
+    """SHA-256 of an image's 8-bit pixels (its shape and round(255·x)): the same for a photo and
+    any lossless copy of it (another name, PNG instead of the original file), unlike its name."""
+    q = (img.detach().float().clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).contiguous().cpu()
+    h = hashlib.sha256(str(tuple(q.shape)).encode())
+    h.update(q.numpy().tobytes())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _held_out_digests() -> dict[str, str]:
+    """digest → held-out photo, for each photo and its mirror image."""
+    out = {}
+    for name in HELD_OUT_PHOTOS:
+        img = load_image(name)
+        out[pixel_digest(img)] = out[pixel_digest(img.flip(-1))] = name
+    return out
+
+
+def held_out_among(images: Iterable[tuple[str, Tensor]]) -> list[tuple[str, str]]:
+    """``(name, photo)`` for every given image whose pixels are those of a held-out photo
+    (:data:`HELD_OUT_PHOTOS`, or its mirror image), whatever it is called: the check behind every
+    "never trained or tuned on the evaluation photos" rule."""
+    digests = _held_out_digests()
+    return [(name, digests[d]) for name, img in images for d in [pixel_digest(img)] if d in digests]
+
+
+def refuse_held_out(images: Iterable[tuple[str, Tensor]], what: str, fix: str) -> None:
+    """One :class:`PreimageError` if one of ``images`` (``what``: where they were given) is a
+    held-out evaluation photo by content; ``fix``: the sentence saying what to do instead."""
+    found = held_out_among(images)
+    if found:
+        said = ", ".join(n if n == photo else f"{n} (the held-out photo {photo})" for n, photo in found)
+        raise PreimageError(f"{what}: {said} {'is' if len(found) == 1 else 'are'} held out for evaluation "
+                            f"({', '.join(HELD_OUT_PHOTOS)}); {fix}")
 
 
 def save_image(img: Tensor, path: str | Path) -> None:

@@ -131,3 +131,39 @@ def test_fit_exports_and_resumes_from_ckpt_path(tmp_path, monkeypatch):
     assert main([*base, "--trainer.max_steps", "4", "--ckpt_path", str(last)]) == 0
     # the checkpoint's hyper-parameters (export path included) come back with --ckpt_path
     assert read_checkpoint(tmp_path / "a.pt")["meta"]["steps"] == 4
+
+
+def test_fit_on_a_folder_of_ones_own_photos_prints_its_run_directory(tmp_path, monkeypatch, capsys):
+    """``--data.images DIR`` (the README's own-photos example): stdout is the run directory
+    alone, the progress bars are on stderr, and the inverter records what it was trained and
+    validated on (a split of the same photos)."""
+    from PIL import Image
+
+    from preimage.inverters import read_checkpoint
+    from preimage.representations import load_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("rocket", "flower"):
+        img = (load_image(name)[:, :120, :160].permute(1, 2, 0).numpy() * 255).astype("uint8")
+        Image.fromarray(img).save(photos / f"{name}-crop.png")
+    monkeypatch.chdir(tmp_path)
+    assert main(["inverter", "fit", "--config", "squeezenet-conv1", "--data.images", "photos", "--model.width", "4",
+                 "--data.batch_size", "2", "--data.val_crops", "1", "--data.resize", "64", "--data.crop", "24",
+                 "--trainer.max_steps", "2", "--trainer.val_check_interval", "2"]) == 0
+    out, err = capsys.readouterr()
+    (line,) = out.splitlines()
+    run = tmp_path / line
+    assert run.parent == tmp_path / "runs" / "inverter" and "it/s" in err
+    meta = read_checkpoint(run / "checkpoints" / "inverter.pt")["meta"]
+    assert meta["data"] == {"images": ["photos"], "val_images": None, "val_fraction": 0.2}
+
+
+def test_fit_help_describes_model_and_data_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["inverter", "fit", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for described in ("--model.width WIDTH hidden channels per block", "--model.feature_loss FEATURE_LOSS weight",
+                      "--data.images IMAGES, --data.images+ IMAGES training images: bundled photo names",
+                      "--data.val_fraction VAL_FRACTION share of each training image's width"):
+        assert described in out

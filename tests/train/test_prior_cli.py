@@ -118,6 +118,7 @@ def test_checkpoint_round_trip_and_resume(photo, tmp_path, monkeypatch, capsys):
     run2 = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert run2 == run and (run / "config.yaml").read_text() == first_config
     assert "ckpt_path" in (run / "config-resumed.yaml").read_text()
+    assert (run / "metrics-1.csv").is_file() and (run / "metrics.csv").is_file()  # the first part's log kept
     assert load_prior(run / "prior.pt").meta["steps"] == 6
     assert len(list(run.parent.iterdir())) == 1  # no second run directory
     raw2 = torch.load(run2 / "checkpoints" / "last.ckpt", weights_only=True)

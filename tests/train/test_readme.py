@@ -39,13 +39,26 @@ TINY_ARGS = {
     "stats": ["--size", "64"],
     "prior denoise": [],
     "prior list": None,  # prints, writes nothing
+    "inverter fit": ["--model.width", "4", "--data.batch_size", "2", "--data.val_crops", "1", "--data.resize", "64",
+                     "--data.crop", "24", "--trainer.max_steps", "2", "--trainer.val_check_interval", "2"],
 }
 WRITES = {"invert": ("metrics.json", "figure.png"), "compare": ("summary.md", "results.csv"),
-          "stats": ("stats.json",), "prior denoise": ("metrics.json",)}
+          "stats": ("stats.json",), "prior denoise": ("metrics.json",),
+          "inverter fit": ("config.yaml", "checkpoints/inverter.pt")}
+FITS = {"inverter fit": "runs/inverter"}  # no --out: the run directory is printed
 
 
 def _kind(argv: list[str]) -> str:
-    return " ".join(argv[1:3]) if argv[1] == "prior" else argv[1]
+    return " ".join(argv[1:3]) if argv[1] in ("prior", "inverter") else argv[1]
+
+
+def _own_photos(folder: Path) -> None:
+    """The README's ``my_photos`` folder: two small crops of training photos."""
+    from preimage.representations import load_image, save_image
+
+    folder.mkdir()
+    for name in ("rocket", "flower"):
+        save_image(load_image(name)[:, :120, :160], folder / f"{name}.png")
 
 
 def test_readme_has_what_these_tests_run():
@@ -62,6 +75,15 @@ def test_readme_commands_run(argv, tmp_path, monkeypatch, capsys):
     if TINY_ARGS[kind] is None:
         assert main(args) == 0 and capsys.readouterr().out.strip()
         assert list(tmp_path.iterdir()) == []
+        return
+    if "my_photos" in args:
+        _own_photos(tmp_path / "my_photos")
+    if kind in FITS:
+        rc = main([*args, *TINY_ARGS[kind]])
+        out = capsys.readouterr().out.strip()
+        assert rc == 0 and Path(out).parent == Path(FITS[kind]), out
+        run = tmp_path / out
+        assert all((run / f).is_file() for f in WRITES[kind]), sorted(p.name for p in run.iterdir())
         return
     rc = main([*args, "--out", str(tmp_path / "runs"), *TINY_ARGS[kind]])
     assert rc == 0, capsys.readouterr().err

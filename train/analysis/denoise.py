@@ -82,11 +82,11 @@ def tune_lambda(energy, image: str = "astronaut", grey: bool = True, sigma255: f
     """λ maximising PSNR on a centre crop of a training photo (never a held-out one): the best of
     ``grid``, then refined on a ×√3 and then a ×3^¼ step around the best so far."""
     from preimage.representations import load_image
-    from preimage.train.fit.patches import HELD_OUT_IMAGES
+    from preimage.representations.images import refuse_held_out
 
-    if image in HELD_OUT_IMAGES:
-        raise PreimageError(f"{image} is held out for evaluation; tune λ on a training photo")
-    x = prepare(load_image(image), energy.channels, crop)
+    rgb = load_image(image)
+    refuse_held_out([(str(image), rgb)], "λ tuning image", "tune λ on a training photo (model.tune_image)")
+    x = prepare(rgb, energy.channels, crop)
     y = add_noise(x, sigma255, seed)
     scores = {lam: psnr(denoise_image(energy, y, sigma255, lam), x) for lam in grid}
     for step in (3 ** 0.5, 3 ** 0.25):

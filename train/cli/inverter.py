@@ -29,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from preimage.train.fit.inverter import ExportInverter, InverterTask, check_inverter_checkpoint
 
     export = ExportInverter(command=" ".join(["preimage", "inverter", *args.args]))  # as typed
-    run_lightning_cli(InverterTask, InverterData, lightning_args(list(args.args), "inverter"), root="runs/inverter",
-                      prog="preimage inverter", check_checkpoint=check_inverter_checkpoint, export=export, trainer_defaults={"log_every_n_steps": 10},
-                      seed_everything_default=0)
+    cli = run_lightning_cli(InverterTask, InverterData, lightning_args(list(args.args), "inverter"),
+                            root="runs/inverter", prog="preimage inverter", export=export,
+                            check_checkpoint=check_inverter_checkpoint,
+                            trainer_defaults={"log_every_n_steps": 10}, seed_everything_default=0)
+    if cli.run_dir is not None and export.exported is not None:
+        print(cli.run_dir)  # as `prior fit`: the run directory, on stdout (progress bars go to stderr)
     return 0

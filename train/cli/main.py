@@ -2,7 +2,10 @@
 
 Bad input (a :class:`PreimageError`, a missing file, a bad option) is printed as one
 line on stderr with exit status 2; no traceback. Ctrl-C and SIGTERM, at start-up or
-during a run, print one line and exit 130 after the run directory is cleaned up.
+during a run, print one line and exit 130: after the run directory is cleaned up, or, where
+the work done is kept to go on from (a fit's checkpoint, a comparison's ``.partial``
+directory; :class:`~preimage.representations.errors.Interrupted`), saying what was kept and
+how to resume.
 """
 
 from __future__ import annotations
@@ -84,8 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = _install({signal.SIGINT: deferred, signal.SIGTERM: deferred})
     try:
         return _main(argv, prog, deferred, previous)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
+    except KeyboardInterrupt as e:  # Interrupted says what was kept and how to go on
+        from preimage.representations.errors import Interrupted
+
+        print(f"{prog}: interrupted; {e if isinstance(e, Interrupted) else 'nothing was written'}", file=sys.stderr)
         return 130
     finally:
         _install(previous)

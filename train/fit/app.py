@@ -15,7 +15,13 @@ model, the data module and the Trainer on the command line; ``--ckpt_path`` resu
   directory is chosen in :meth:`PreimageCLI.before_instantiate_classes` from the parsed config
   and reaches the loggers as their ``save_dir`` and the modules as ``trainer.default_root_dir``;
   the reproducing command reaches them through the ``export`` callback's constructor.
-  A run that fails before its first checkpoint leaves nothing behind.
+  A run that fails before its first checkpoint leaves nothing behind. Resuming from a run's
+  checkpoint (``--ckpt_path <run>/checkpoints/last.ckpt``) continues in that run directory
+  (``config-resumed.yaml``; the earlier ``metrics.csv`` kept as ``metrics-1.csv``).
+- **Interruptions** (Ctrl-C, SIGTERM): the run's state is kept as ``checkpoints/interrupted.ckpt``
+  (:mod:`preimage.train.fit.callbacks`) and the command says, on one line with exit status 130,
+  how to resume from it; interrupted before its first step, the run leaves nothing.
+- **Progress bars on stderr**, so that stdout carries only the run directory.
 - **W&B offline by default**: ``trainer.logger: {class_path: preimage.train.fit.app.WandbLogger}``
   logs offline into the run directory unless the user's W&B settings say otherwise.
 - **Only our lines on stderr**: the libraries' deprecation notes to their own callers
@@ -132,6 +138,7 @@ class PreimageCLI(LightningCLI):
         if resumed is not None and not self.user_dir:
             trainer["default_root_dir"] = str(resumed)
             self.user_dir = True  # it holds the earlier run's files: never removed
+            _keep_metrics(resumed)
         elif not self.user_dir:
             configs = [c for c in (cfg.get("config") or []) if c is not None]
             name = Path(str(configs[-1])).stem if configs else self.default_name
@@ -140,6 +147,11 @@ class PreimageCLI(LightningCLI):
             trainer["default_root_dir"] = str(claim_dir(self.root, name))  # atomic: concurrent fits differ
         run_dir = str(trainer["default_root_dir"])
         self.run_dir = Path(run_dir)
+        from preimage.train.fit.callbacks import StderrProgressBar, has_progress_bar
+
+        if trainer.get("enable_progress_bar") is not False and not has_progress_bar(trainer.get("callbacks")) \
+                and not has_progress_bar(self.trainer_defaults.get("callbacks")):
+            self.trainer_defaults["callbacks"] = [*self.trainer_defaults.get("callbacks", []), StderrProgressBar()]
         logger = trainer.get("logger")
         if logger is None or logger is True:
             from jsonargparse import Namespace
@@ -152,6 +164,17 @@ class PreimageCLI(LightningCLI):
                 if args is not None and str(spec.class_path).rsplit(".", 1)[-1] in _SAVE_DIR_LOGGERS \
                         and args.get("save_dir") in (None, ".", ""):
                     args["save_dir"] = run_dir
+
+
+def _keep_metrics(run: Path) -> None:
+    """Lightning's CSVLogger deletes a ``metrics.csv`` it finds: a resumed run first moves the
+    earlier one to ``metrics-1.csv`` (``-2``, … after further resumes)."""
+    csv = run / "metrics.csv"
+    if csv.is_file():
+        n = 1
+        while (run / f"metrics-{n}.csv").exists():
+            n += 1
+        csv.rename(run / f"metrics-{n}.csv")
 
 
 def _run_of(ckpt: Any) -> Path | None:
@@ -173,9 +196,10 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
     from jsonargparse import ArgumentError
 
     help_only = any(a in ("-h", "--help", "--print_config") or a.startswith("--print_config=") for a in args)
+    from preimage.train.fit.callbacks import InterruptCheckpoint
+
     defaults: dict[str, Any] = dict(trainer_defaults or {})
-    if export is not None:
-        defaults["callbacks"] = [export]
+    defaults["callbacks"] = [*([export] if export is not None else []), InterruptCheckpoint()]
     # Lightning's start-up notes (accelerators, tips) would break the one-line error contract
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -194,7 +218,10 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
         _clean(built[0] if built else None, missing_parents)
         raise PreimageError(_one_line(e, getattr(built[0], "parser", None) if built else None)) from None
     except BaseException as e:
+        stop = _interruption(built[0] if built else None, e)
         _clean(built[0] if built else None, missing_parents)
+        if stop is not None:
+            raise stop from None
         inner = _preimage_cause(e)
         if inner is not None:
             raise inner from None
@@ -222,6 +249,23 @@ def _quiet_library_warnings() -> None:
             warnings.filterwarnings("ignore", category=category)
     for category in (DeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category, module=r"(lightning|jsonargparse|torch|torchmetrics)(\.|$)")
+
+
+def _interruption(cli: PreimageCLI | None, e: BaseException) -> KeyboardInterrupt | None:
+    """Lightning ends an interrupted fit (Ctrl-C, SIGTERM) with ``sys.exit(1)`` after its
+    ``on_exception`` hooks: turn that into the command line's interruption (one line, exit 130),
+    saying where the interrupted run's checkpoint is and how to resume from it."""
+    from preimage.representations.errors import Interrupted
+    from preimage.train.fit.callbacks import InterruptCheckpoint
+
+    trainer = getattr(cli, "trainer", None)
+    if not isinstance(e, SystemExit) or trainer is None or not trainer.interrupted:
+        return None
+    saved = next((c.saved for c in trainer.callbacks if isinstance(c, InterruptCheckpoint) and c.saved), None)
+    if saved is None:
+        return KeyboardInterrupt()  # before the first step: the run directory is removed
+    return Interrupted(f"kept the run at step {trainer.global_step} in {saved}; resume it with the same command "
+                       f"and --ckpt_path {saved}")
 
 
 def _preimage_cause(e: BaseException) -> PreimageError | None:

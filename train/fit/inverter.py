@@ -19,7 +19,8 @@ line says so.
 The image term is the MSE in input units; a feature term at stage k is its MSE relative to
 the batch's mean Φₖ₋₁², times the image's mean square, so every term is in image units.
 ``feature_loss`` > 0 adds λ·‖Φ_L(x̂) − Φ_L(x)‖² in the same units. ``val/loss`` is the
-mode's own loss on held-out crops; ``val/image_mse`` and ``val/psnr`` score the chain's
+mode's own loss on the validation crops (a split of the training photos,
+:class:`~preimage.train.fit.crops.InverterData`); ``val/image_mse`` and ``val/psnr`` score the chain's
 image whatever the mode.
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -63,15 +65,27 @@ def _rel_mse(out: Tensor, target: Tensor, scale: Tensor) -> Tensor:
 
 
 class InverterTask(LightningModule):
-    """Train an inverter of ``representation`` (with ``weights``) at ``layer``.
+    """Train an inverter of ``representation`` at ``layer`` (module docstring: the modes and losses).
 
-    ``block``: ``transposed`` | ``upsample``; ``width``: hidden channels per block;
-    ``mode``: one of :data:`MODES`; ``lr``: Adam's rate, cosine-annealed to 0 over the run;
-    ``init_checkpoint``: start from a saved inverter (required by ``finetune``);
-    ``image_size``: size at which shapes are recorded; ``export``: also save the best
-    inverter there (the checkpoint directory always gets ``inverter.pt``); ``normalise``:
-    per-stage scales (:func:`~preimage.inverters.build_inverter`); ``depth``: context
-    convolutions per block.
+    Args:
+        representation: the network or descriptor inverted (``squeezenet``, ``hog``, ``dsift``, …).
+        layer: its layer whose code is inverted (``conv1``, ``pool1``, ``fire3``, ``hog``, …).
+        weights: the representation's weights (default: its own offline default).
+        block: inverse block, ``transposed`` (transposed convolution → ReLU → convolution) or
+            ``upsample`` (resize → convolution).
+        width: hidden channels per block.
+        mode: ``stacked`` (each block trained alone on the true features), ``joint`` (the chain
+            from Φ_L, every block scored), ``end_to_end`` (the chain, its image scored) or
+            ``finetune`` (``joint`` started from ``init_checkpoint``).
+        lr: Adam's learning rate, cosine-annealed to 0 over ``trainer.max_steps``.
+        feature_loss: weight λ of ‖Φ_L(x̂) − Φ_L(x)‖² (relative, in image units) added to the loss; 0: off.
+        init_checkpoint: start from this saved inverter (.pt; required by ``finetune``).
+        image_size: input side at which the stage shapes are recorded (default: the representation's).
+        export: also save the best inverter to this path (the run's ``checkpoints/`` always
+            gets ``inverter.pt``).
+        normalise: per-stage scales learned from the data (:func:`~preimage.inverters.build_inverter`;
+            used for HOG).
+        depth: extra 3×3 context convolutions per block.
     """
 
     def __init__(self, representation: str = "squeezenet", layer: str = "conv1", weights: str | None = None,
@@ -169,12 +183,13 @@ class InverterTask(LightningModule):
 
 class ExportInverter(Callback):
     """At the end of ``fit``: reload the best checkpoint's weights and save the inverter with
-    :func:`~preimage.inverters.save_inverter` (meta: mode, steps, held-out loss, command)
+    :func:`~preimage.inverters.save_inverter` (meta: mode, steps, validation loss, training and validation data, command)
     as ``inverter.pt`` beside the checkpoints, and to ``model.export`` when given. ``command``:
     the command line that reproduces the model, stored in its meta."""
 
     def __init__(self, command: str | None = None) -> None:
         self.command = command
+        self.exported: Path | None = None
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero or trainer.fast_dev_run:
@@ -187,14 +202,21 @@ class ExportInverter(Callback):
         score = getattr(ckpt, "best_model_score", None)
         meta = {"mode": pl_module.mode, "steps": int(trainer.global_step), "block": pl_module.inverter.spec.block,
                 "feature_loss": pl_module.feature_weight,
-                "val_loss": None if score is None else float(score),
+                "val_loss": None if score is None else float(score), "data": _data_meta(trainer.datamodule),
                 "command": self.command}
         paths = []
         if best:
-            from pathlib import Path
-
             paths.append(Path(best).parent / "inverter.pt")
         if pl_module.hparams.export:
             paths.append(pl_module.hparams.export)
         for p in paths:
             save_inverter(pl_module.inverter, p, **meta)
+        self.exported = Path(paths[0]) if paths else None
+
+
+def _data_meta(dm: Any) -> dict[str, Any] | None:
+    """What the inverter was trained and selected on (stored in its meta)."""
+    if dm is None or not hasattr(dm, "images"):
+        return None
+    return {"images": list(dm.images), "val_images": dm.val_images,
+            "val_fraction": None if dm.val_images is not None else dm.val_fraction}

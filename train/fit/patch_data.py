@@ -22,8 +22,9 @@ class PatchDataModule(pl.LightningDataModule):
     """Patches (N, C, p, p) cut from ``images`` (files, folders or bundled photos).
 
     Args:
-        images: training photos; the held-out evaluation photos (coffee, china,
-            grace_hopper) are refused unless ``allow_held_out``.
+        images: training photos: bundled names, image files or folders (one, or a list); the
+            held-out evaluation photos (coffee, china, grace_hopper) are refused, under any
+            name, unless ``allow_held_out``.
         grey: image patches in grey (ITU-R 601 luma) instead of RGB.
         representation: e.g. ``squeezenet``; patches are then cut from the feature
             maps of ``layer``, computed through the frozen network.
@@ -39,7 +40,7 @@ class PatchDataModule(pl.LightningDataModule):
         allow_held_out: permit training on the evaluation photos.
     """
 
-    def __init__(self, images: list[str] | None = None, grey: bool = False, representation: str | None = None,
+    def __init__(self, images: list[str] | str | None = None, grey: bool = False, representation: str | None = None,
                  layer: str | None = None, weights: str | None = None, patch_size: int | None = None,
                  n_train: int = 50_000, n_val: int = 5_000, val_fraction: float = 0.2, batch_size: int = 256,
                  seed: int = 0, allow_held_out: bool = False) -> None:
@@ -50,7 +51,8 @@ class PatchDataModule(pl.LightningDataModule):
             raise PreimageError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         if n_train < 1 or n_val < 1 or batch_size < 1:
             raise PreimageError("n_train, n_val and batch_size must be positive")
-        self.images = list(images) if images is not None else list(P.TRAIN_IMAGES)
+        self.images = [images] if isinstance(images, str) else list(images) if images is not None \
+            else list(P.TRAIN_IMAGES)
         self.grey, self.representation, self.layer, self.weights = grey, representation, layer, weights
         self.patch_size_arg = patch_size
         self.n_train, self.n_val, self.val_fraction = n_train, n_val, val_fraction

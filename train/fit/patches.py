@@ -18,9 +18,8 @@ from torch import Tensor
 
 from preimage.representations.errors import PreimageError
 # the photos shipped priors are trained on, those kept for evaluation, the grey conversion:
-from preimage.representations.images import HELD_OUT_PHOTOS as HELD_OUT_IMAGES
 from preimage.representations.images import TRAIN_PHOTOS as TRAIN_IMAGES
-from preimage.representations.images import to_grey
+from preimage.representations.images import refuse_held_out, to_grey
 
 
 def default_patch_size(representation, layer: str) -> int:
@@ -64,11 +63,10 @@ def load_maps(images: Sequence[str], grey: bool = False, representation: str | N
 
     if not images:
         raise PreimageError("no training images given; pass --data.images with files, folders or bundled photos")
-    held = [str(s) for s in images if str(s) in HELD_OUT_IMAGES]
-    if held and not allow_held_out:
-        raise PreimageError(f"{', '.join(held)} are held out for evaluation; train on other photos "
-                            "(or pass --data.allow_held_out true to train on them anyway)")
     loaded = resolve_images(images)
+    if not allow_held_out:  # by pixel content: a renamed copy of coffee is still coffee
+        refuse_held_out(loaded, "data.images", "train on other photos (or pass --data.allow_held_out true to "
+                                               "train on them anyway)")
     names = [n for n, _ in loaded]
     if representation is None:
         if layer is not None:
@@ -90,8 +88,9 @@ def load_maps(images: Sequence[str], grey: bool = False, representation: str | N
     return MapSource(names, maps, representation, layer, weights)
 
 
-def _split_columns(width: int, p: int, val_fraction: float) -> int:
-    """Column where the held-out part starts (train: [0, split), held out: [split, W))."""
+def split_column(width: int, p: int, val_fraction: float) -> int:
+    """Column where the held-out part starts (train: [0, split), held out: [split, W)); the
+    held-out part is at least ``p`` wide (the inverter data splits its photos the same way)."""
     val = max(p, int(round(val_fraction * width))) if val_fraction > 0 else 0
     return width - val
 
@@ -104,7 +103,7 @@ def check_fits(source: MapSource, p: int, val_fraction: float) -> None:
         if p > min(h, w):
             raise PreimageError(f"patch of {p}x{p} is larger than the {w}x{h} map of {what} for {name}; "
                                 f"use a patch size of at most {min(h, w)} or a larger image")
-    split_ok = [min(m.shape[-2], _split_columns(m.shape[-1], p, val_fraction)) >= p for m in source.maps]
+    split_ok = [min(m.shape[-2], split_column(m.shape[-1], p, val_fraction)) >= p for m in source.maps]
     if not any(split_ok):
         raise PreimageError(f"maps of {what} are too narrow to hold out {val_fraction:.0%} of their width and "
                             f"still give {p}x{p} training patches; use a smaller patch or val_fraction")
@@ -117,7 +116,7 @@ def sample_patches(source: MapSource, p: int, n: int, part: str, val_fraction: f
     regions = []
     for m in source.maps:
         h, w = m.shape[-2:]
-        split = _split_columns(w, p, val_fraction)
+        split = split_column(w, p, val_fraction)
         lo, hi = (0, split) if part == "train" else (split, w)
         n_pos = max(0, h - p + 1) * max(0, hi - lo - p + 1)
         regions.append((m, lo, n_pos))
@@ -133,7 +132,7 @@ def sample_patches(source: MapSource, p: int, n: int, part: str, val_fraction: f
         if len(idx) == 0:
             continue
         width = m.shape[-1]
-        cols = (_split_columns(width, p, val_fraction) if part == "train" else width) - lo - p + 1
+        cols = (split_column(width, p, val_fraction) if part == "train" else width) - lo - p + 1
         pos = torch.randint(0, n_pos, (len(idx),), generator=generator)
         ys, xs = pos // cols, lo + pos % cols
         # m[:, y+i, x+j] for every patch → (C, n_i, p, p) → (n_i, C, p, p)
