@@ -50,8 +50,10 @@ def test_every_config_instantiates(cfg):
     from preimage.train.fit.patch_data import PatchDataModule
     from preimage.train.fit.prior import PriorModule
 
+    from preimage.priors.score import ScorePrior
+
     cli = run_lightning_cli(PriorModule, PatchDataModule, ["--config", str(cfg)], run=False)
-    assert isinstance(cli.model.energy, PatchEnergy)
+    assert isinstance(cli.model.energy, ScorePrior if cfg.stem.startswith("score-") else PatchEnergy)
     expected = yaml.safe_load(cfg.read_text())["model"]["energy"]["init_args"]
     assert all(cli.model.energy.hparams()[k] == v for k, v in expected.items() if k in cli.model.energy.hparams())
 

@@ -3,10 +3,10 @@ with one behaviour changed:
 
 - :class:`StderrProgressBar`: Lightning's TQDM progress bar written to stderr (Lightning writes
   it to stdout), so that stdout carries only the result — the run directory.
-- :class:`InterruptCheckpoint`: Lightning's ``OnExceptionCheckpoint`` for interruptions only
+- :class:`InterruptCheckpoint`: a checkpoint written on interruption only
   (Ctrl-C, SIGTERM): an interrupted fit keeps its state as ``checkpoints/interrupted.ckpt`` in
   its run directory, to resume with ``--ckpt_path``; a fit that fails on bad input or
-  diverges keeps none. Lightning removes the file when a (resumed) fit finishes.
+  diverges keeps none. The file is removed when a (resumed) fit finishes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
 
 class StderrProgressBar(TQDMProgressBar):
@@ -60,14 +60,19 @@ class StderrProgressBar(TQDMProgressBar):
             return None
 
 
-class InterruptCheckpoint(OnExceptionCheckpoint):
+class InterruptCheckpoint(pl.Callback):
     """Save ``<checkpoints>/interrupted.ckpt`` when a fit is interrupted after at least one
     optimiser step (``<checkpoints>``: the folder of the run's ``ModelCheckpoint``). ``saved``:
-    the file written, if any."""
+    the file written, if any. (Not a subclass of Lightning's ``OnExceptionCheckpoint``: a trainer
+    holding one of those resumes every ``fit`` from ``ckpt_path="last"`` on its own.)"""
 
     def __init__(self) -> None:
-        super().__init__(dirpath=".", filename="interrupted")  # the folder is known at set-up
+        self.dirpath: str | None = None
         self.saved: Path | None = None
+
+    @property
+    def ckpt_path(self) -> str:
+        return str(Path(self.dirpath or ".") / "interrupted.ckpt")
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.dirpath), None)
@@ -76,12 +81,12 @@ class InterruptCheckpoint(OnExceptionCheckpoint):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt) and trainer.global_step > 0 and not trainer.fast_dev_run \
                 and trainer.state.fn == "fit":
-            super().on_exception(trainer, pl_module, exception)
+            trainer.save_checkpoint(self.ckpt_path)
             self.saved = Path(self.ckpt_path)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":  # a finished fit needs no interrupted state (Lightning removes it)
-            super().teardown(trainer, pl_module, stage)
+        if stage == "fit" and self.saved is None:  # a finished fit needs no interrupted state
+            trainer.strategy.remove_checkpoint(self.ckpt_path)
 
 
 def has_progress_bar(callbacks: Any) -> bool:
