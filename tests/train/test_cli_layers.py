@@ -33,6 +33,7 @@ def test_layers_on_default_image(capsys):
     (["--image", "setup.cfg.nothere"], "not found"),
     (["--model", "caffenet", "--weights", "random", "--size", "8"], "too small"),
     (["--model", "alexnet"], "are not on this machine"),
+    (["--size", "100000"], "--size 100000 is not allowed: give the input side in pixels, an integer in [1, 4096]"),
 ])
 def test_bad_input_one_line_exit_2(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 
 import pytest
 import yaml
@@ -271,3 +273,82 @@ def test_spec_types_and_required_keys_are_checked():
             bad[key] = value
         with pytest.raises(PreimageError, match=message):
             parse_spec(bad)
+
+
+def test_sigterm_keeps_the_partial_and_says_how_to_resume(tmp_path):
+    """A real SIGTERM once a unit is done: exit 130, one line naming the kept ``.partial``
+    directory and the resume command (not "nothing was written")."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "preimage.train.cli", "compare", "--config", _write(tmp_path), "--out", str(out),
+           "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not list(out.glob("*.partial/cells/*.json")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    (partial,) = out.glob("*.partial")
+    done = len(list((partial / "cells").glob("*.json")))
+    assert proc.returncode == 130 and stdout == "" and 1 <= done < UNITS
+    assert stderr.splitlines() == [f"preimage compare: interrupted; kept {partial} ({done} of {UNITS} units done); "
+                                   f"resume with: preimage compare --resume {partial}"]
+
+
+def test_a_second_resume_of_one_partial_is_refused(tmp_path, capsys, full_run):
+    from preimage.train.compare import store
+
+    out = tmp_path / "runs"
+    with pytest.raises(runner.StopAfter, match=r"kept .*\.partial \(1 of 5 units done\); resume with: preimage "
+                                                r"compare --resume "):
+        compare(_write(tmp_path), out=out, quiet=True, stop_after=1)
+    (partial,) = out.glob("*.partial")
+    with store.locked(partial):  # as a first `--resume` holds it while running
+        rc = main(["compare", "--resume", str(partial), "--quiet"])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err == (f"preimage compare: error: --resume {partial}: another preimage compare "
+                                   f"(process {os.getpid()}) is running on it; wait for it to finish (or stop it), "
+                                   "then resume")
+        assert len(list((partial / "cells").glob("*.json"))) == 1  # untouched
+    final = compare(resume=partial, out=out, quiet=True)  # once released, it resumes
+    assert not (final / ".lock").exists() and (final / "results.csv").is_file()
+    _same_rows(read_csv(final / "results.csv"), read_csv(full_run / "results.csv"))
+
+
+def test_interrupted_before_the_first_unit_leaves_nothing(tmp_path, capsys):
+    with pytest.raises(KeyboardInterrupt) as info:
+        compare(_write(tmp_path), out=tmp_path / "out" / "runs", quiet=True, stop_after=0)
+    assert type(info.value) is KeyboardInterrupt  # "nothing was written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.yaml"]
+
+
+@pytest.mark.parametrize("option", ["--devices", "--num-nodes"])
+def test_zero_devices_or_nodes_is_one_line_exit_2(tmp_path, capsys, option):
+    with pytest.raises(SystemExit) as info:  # argparse's error: one line, status 2
+        _cli(tmp_path, capsys, "--config", _write(tmp_path), option, "0")
+    err, out = capsys.readouterr().err.strip(), tmp_path / "runs"
+    assert info.value.code == 2 and err == (f"preimage compare: error: argument {option}: 0 is not allowed, give an integer ≥ 1; "
+                               "see preimage compare --help")
+    assert not out.exists()
+
+
+def test_a_relative_error_above_one_is_warned_as_invert_warns(tmp_path, capsys):
+    """At 8² pixels conv1 keeps almost nothing: the comparison says so on stderr (even with
+    --quiet) and in summary.md, as ``preimage invert`` does, instead of finishing silently."""
+    cfg = {"name": "t8", "images": ["chelsea", "coffee"], "image_size": 8, "restarts": 1,
+           "representations": {"squeezenet": {"layers": ["conv1"], "methods": {"cvpr15": {
+               "config": "squeezenet-cvpr15", "overrides": ["optimiser.schedule=[[1, 3]]"]}}}}}
+    rc, err, out = _cli(tmp_path, capsys, "--config", _write(tmp_path, cfg))
+    assert rc == 0
+    assert len(err.splitlines()) == 1, err
+    line = err
+    assert re.fullmatch(r"preimage compare: warning: squeezenet cvpr15 conv1: (.*; )?relative feature error \S+ > 1 "
+                        r"for \S+-r0( \(and 1 more\))?; try a smaller optimiser.lr or a box", line), line
+    (run,) = out.iterdir()
+    assert "cvpr15 on squeezenet conv1: warning: relative feature error" in (run / "summary.md").read_text()

@@ -88,6 +88,8 @@ def test_sweep_gives_each_restart_its_weight(tmp_path):
     torch.testing.assert_close(value, e * torch.tensor([0.0, 3.0, 0.0, 3.0], dtype=e.dtype))
     with pytest.raises(PreimageError, match="set repeats=3"):
         _job([f"priors.foe.type=learned", f"priors.foe.prior={path}", "priors.foe.sweep=[1, 2, 3]"])
+    with pytest.raises(PreimageError, match=r"sweep is empty; give one weight factor per restart .* or leave sweep out"):
+        _job([f"priors.foe.type=learned", f"priors.foe.prior={path}", "priors.foe.sweep=[]"])
 
 
 def test_bad_prior_names_are_one_clear_error(tmp_path):

@@ -90,12 +90,18 @@ def test_cli_writes_a_run_directory(tmp_path, capsys):
     (["--layer", "conv99"], "unknown layer 'conv99'"),
     (["--layer", "conv1", "--images", "EMPTY"], "holds no image files"),
     (["--layer", "fire9", "--size", "20"], "too small"),
+    (["--layer", "conv1", "--ridge", "-1"], "ridge=-1 is not allowed: expected a finite number > 0"),
+    (["--layer", "conv1", "ridge=nan"], "ridge=nan is not allowed: expected a finite number > 0"),
+    (["--layer", "conv1", "--size", "0"], "size=0 is not allowed"),
+    (["--layer", "conv1", "fire9", "--size", "24"], "--size 24 is too small for layer fire9 of squeezenet: give at least 25"),
+    (["--layer", "conv1", "--size", "100000"], "--size 100000 is too large: give at most 4096 pixels"),
+    (["--images", "chelsea"], "no layer given; pass --layer"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
     (tmp_path / "empty").mkdir()
     argv = [str(tmp_path / "empty") if a == "EMPTY" else a for a in argv]
     if "--images" not in argv:
-        argv += ["--images", "chelsea"]
+        argv = ["--images", "chelsea", *argv]
     out = tmp_path / "runs"
     rc = main(["stats", *argv, "--out", str(out)])
     err = capsys.readouterr().err.strip()

@@ -38,3 +38,35 @@ def lightning_args(args: list[str], kind: str) -> list[str]:
         else:
             out.append(a)
     return out
+
+
+#: The largest input side ``layers`` and ``stats`` accept: shapes and receptive fields of
+#: larger inputs follow from the same strides, and their maps would need gigabytes.
+MAX_SIDE = 4096
+
+
+def check_side(size: int, phi, taps, option: str = "--size") -> None:
+    """One clear error if ``size`` is outside [the smallest input every tap needs, MAX_SIDE]."""
+    from preimage.representations.errors import PreimageError
+
+    if size > MAX_SIDE:
+        raise PreimageError(f"{option} {size} is too large: give at most {MAX_SIDE} pixels (shapes and receptive "
+                            "fields of larger inputs follow from the same strides)")
+    need = {t: phi.min_input_size(t) for t in taps}
+    layer = max(need, key=need.get)
+    if size < need[layer]:
+        raise PreimageError(f"{option} {size} is too small for layer {layer} of {phi.name}: "
+                            f"give at least {need[layer]} pixels")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (``--devices 0`` is one line, exit 2)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed, give an integer ≥ 1")
+    return value

@@ -11,6 +11,7 @@ HELP = "compare inversion methods on the same images, layers and metrics (tables
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from preimage.train.cli.args import positive_int
     from preimage.train.compare.spec import preset_names
 
     p.add_argument("--config", default=None, help=f"comparison preset ({', '.join(preset_names())}) or a .yaml file")
@@ -23,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="finish an interrupted comparison (its *.partial directory); finished units are kept")
     p.add_argument("--wandb", action="store_true", help="log tables, figures and every cell to W&B (offline "
                                                         "unless configured)")
-    p.add_argument("--devices", type=int, default=1, help="processes (or GPUs) per node, via Lightning Fabric")
-    p.add_argument("--num-nodes", type=int, default=1, help="nodes (Lightning Fabric; launch with srun/torchrun)")
+    p.add_argument("--devices", type=positive_int, default=1, help="processes (or GPUs) per node, via Lightning Fabric")
+    p.add_argument("--num-nodes", type=positive_int, default=1, help="nodes (Lightning Fabric; launch with srun/torchrun)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default: a GPU when present)")
     p.add_argument("--strategy", default="auto", help="Fabric strategy (default: ddp when several processes)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

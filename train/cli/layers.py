@@ -32,8 +32,11 @@ def _run(args: argparse.Namespace) -> int:
     from preimage.representations import build_representation, load_image, resize_crop
     from preimage.representations.errors import PreimageError
 
-    if args.size is not None and args.size < 1:
-        raise PreimageError(f"--size {args.size} is not allowed: give the input side in pixels, an integer ≥ 1")
+    from preimage.train.cli.args import MAX_SIDE
+
+    if args.size is not None and not 1 <= args.size <= MAX_SIDE:
+        raise PreimageError(f"--size {args.size} is not allowed: give the input side in pixels, an integer in "
+                            f"[1, {MAX_SIDE}] (shapes of larger inputs follow from the same strides)")
     taps = args.layers.split(",") if args.layers else None
     phi = build_representation(args.model, taps=taps, weights=args.weights)
     size = phi.input_size if args.size is None else args.size

@@ -15,39 +15,55 @@ HELP = "feature-map statistics: covariance and its inverse (Toeplitz distance), 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="squeezenet", help="representation (default: squeezenet)")
+    p.add_argument("--model", default=None, help="representation (default: squeezenet)")
     p.add_argument("--weights", default=None, help="weights for the representation (default: its offline default)")
-    p.add_argument("--layer", nargs="+", required=True, help="layer(s) to measure")
+    p.add_argument("--layer", nargs="+", default=None, help="layer(s) to measure (required)")
     p.add_argument("--images", nargs="+", default=None,
                    help="image files, folders or bundled names (default: every bundled photo)")
-    p.add_argument("--size", type=int, default=None, help="input side in pixels (default: the model's)")
-    p.add_argument("--window", type=int, default=16, help="side w of the w×w tiles whose covariance is "
-                                                          "measured (default 16, capped at the map size)")
-    p.add_argument("--ridge", type=float, default=1e-3, help="ridge ε / (tr Σ / d) before inverting (default 1e-3)")
-    p.add_argument("--out", default="runs", help="parent folder of the run directory (default: runs)")
+    p.add_argument("--size", default=None, help="input side in pixels (default: the model's; at least the "
+                                                "layers' minimum)")
+    p.add_argument("--window", default=None, help="side w of the w×w tiles whose covariance is "
+                                                  "measured (default 16, capped at the map size)")
+    p.add_argument("--ridge", default=None, help="ridge ε / (tr Σ / d) > 0 before inverting (default 1e-3)")
+    p.add_argument("--out", default=None, help="parent folder of the run directory (default: runs)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="the same options as key=value, e.g. ridge=1e-2")
 
 
 def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from preimage.train.cli.args import move_overrides
+    from preimage.train.config.stats import stats_config
+
+    move_overrides(args, ("layer", "images"))
+    options = {k: (yaml.safe_load(v) if isinstance(v, str) and k not in ("model", "weights", "out") else v)
+               for k in ("model", "weights", "layer", "images", "size", "window", "ridge", "out")
+               for v in [getattr(args, k)]}
+    if options["layer"] is None and not any(o.startswith("layer=") for o in args.overrides):
+        from preimage.representations.errors import PreimageError
+
+        raise PreimageError("no layer given; pass --layer L... (e.g. --layer conv1 fire3)")
+    cfg = stats_config(options, args.overrides)
     with torch.no_grad():
-        return _run(args)
+        return _run(cfg)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args) -> int:
     import numpy as np
 
     from preimage.representations import build_representation, resize_crop, resolve_images, sample_names
     from preimage.representations.errors import PreimageError
-    from preimage.train.output.run_dir import run_directory
     from preimage.train.analysis.stats import layer_stats
     from preimage.train.analysis.stats_figures import layer_figure
+    from preimage.train.cli.args import check_side
+    from preimage.train.output.run_dir import run_directory
 
-    if args.window < 1:
-        raise PreimageError(f"--window must be at least 1, got {args.window}")
     phi = build_representation(args.model, taps=args.layer, weights=args.weights)  # unknown layer: one line
+    size = phi.input_size if args.size is None else args.size
+    check_side(size, phi, phi.taps)
     images = resolve_images(args.images if args.images is not None else sample_names())
     if not images:
         raise PreimageError("no images given; pass --images FILES, a FOLDER or bundled names")
-    size = args.size or phi.input_size
     x = phi.convention.preprocess(torch.stack([resize_crop(img, size) for _, img in images]))
     for layer in phi.taps:
         phi.check_input(x, layer)

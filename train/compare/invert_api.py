@@ -15,7 +15,7 @@ preset or checkpoint is missing fails in :func:`resolve` or :func:`prepare` with
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
@@ -34,12 +34,14 @@ class Prepared:
 @dataclass
 class Output:
     """``images``: (N·R, C, H, W) reconstructions in input units, image-major (item i·R + r),
-    on the CPU; ``steps`` taken; ``seconds`` of wall time; ``status``: "ok" or why not."""
+    on the CPU; ``steps`` taken; ``seconds`` of wall time; ``status``: "ok" or why not;
+    ``warnings``: what ``preimage invert`` would warn about (:func:`preimage.train.jobs.run.run_warnings`)."""
 
     images: Tensor | None
     steps: int
     seconds: float
     status: str = "ok"
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolve(config: str, overrides: Sequence[str], layer: str, settings: dict) -> dict:
@@ -76,6 +78,9 @@ def execute(prepared: Prepared, device: torch.device | str = "cpu") -> Output:
         res = job.method.run(job, [])
     except PreimageError as e:  # DivergenceError included
         return Output(None, 0, time.perf_counter() - start, f"failed: {e}")
+    from preimage.train.jobs.run import run_warnings
+
+    labels = [f"{name}-r{k}" for name in job.names for k in range(job.repeats)]
     # the method's own time (inference for an inverse network, the optimisation for the others),
     # not the loading done in prepare nor the scoring of its result
-    return Output(res.images.cpu(), res.steps, float(res.seconds))
+    return Output(res.images.cpu(), res.steps, float(res.seconds), warnings=run_warnings(res, labels))

@@ -84,7 +84,9 @@ def merge(run: Path, plan: Plan, info: dict, wandb: bool = False) -> None:
     layers_of = _layer_order(plan)
     figs = make_figures(plan, run, rows, layers_of)
     notes = list(plan.notes) + [f"{r['method']} on {r['representation']} {r['layer']}: {r['status']}"
-                                for r in records.values() if r["status"] != "ok"]
+                                for r in records.values() if r["status"] != "ok"] \
+        + [f"{r['method']} on {r['representation']} {r['layer']}: warning: {w}"
+           for r in records.values() for w in r.get("warnings", [])]
     manifest = json.loads((run / "manifest.json").read_text())
     cfg0 = plan.units[0].cfg
     steps = {f"{u.representation}/{u.method}": records[u.key]["steps"] for u in plan.units if not u.is_probe}

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from preimage.representations.errors import Interrupted, PreimageError
 from preimage.train.compare import invert_api, store
 from preimage.train.compare.cells import cell_metrics
 from preimage.train.compare.plan import Plan, Unit
 
 
-class StopAfter(KeyboardInterrupt):
+class StopAfter(Interrupted):
     """Raised by the ``stop_after`` test hook: behaves like an interruption (Ctrl-C)."""
 
 
@@ -61,7 +64,7 @@ def run_unit(unit: Unit, plan: Plan, run: Path, device: torch.device | str) -> d
     kind = (unit.cfg.get("method") or {}).get("name", "optimisation")
     record = {"representation": unit.representation, "method": unit.method, "layer": unit.layer, "kind": kind,
               "preset": unit.cfg.get("name"), "status": out.status, "steps": out.steps, "seconds": out.seconds,
-              "config": unit.cfg,
+              "warnings": out.warnings, "config": unit.cfg,
               "rows": [{"image": names[b // r], "restart": b % r, **m} for b, m in enumerate(rows)]}
     to8 = lambda t: (t.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()  # noqa: E731
     store.write_unit(run, unit.key, record, None if rec is None else to8(rec), to8(orig))
@@ -74,23 +77,65 @@ def execute_plan(plan: Plan, raw: dict, out: str | Path, *, resume: Path | None 
 
     ``resume``: a ``.partial`` directory whose finished units are kept and skipped.
     ``stop_after``: test hook, stop (as if interrupted) after this many units.
+    Interrupted (Ctrl-C, SIGTERM), the ``.partial`` directory is kept when a unit is done and
+    :class:`~preimage.representations.errors.Interrupted` says how to resume it; rank 0 holds
+    the directory's lock (:func:`store.locked`) for the whole run.
     """
-    from preimage.train.compare.spec import dump
-
     fabric = _fabric(launch)
     world, rank = fabric.world_size, fabric.global_rank
     if fabric.device.type == "cpu" and world > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, launch.devices)))
-    run = None
+    with ExitStack() as held:
+        run, error, created = None, None, []
+        if rank == 0:
+            if resume is None:
+                created = [p for p in (Path(out), *Path(out).parents) if not p.exists()]  # deepest first
+            run = resume if resume is not None else store.new_partial(out, str(raw.get("name", "compare")))
+            try:
+                held.enter_context(store.locked(run))  # a second --resume of the same .partial is refused
+            except PreimageError as e:
+                error = str(e)
+        run, error = fabric.broadcast((None if run is None else str(run), error), src=0)
+        if error is not None:
+            raise PreimageError(error)
+        run = Path(run)
+        try:
+            return _execute(plan, raw, run, fabric, fresh=resume is None, wandb=wandb, quiet=quiet,
+                            stop_after=stop_after)
+        except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM: say what is kept and how to go on
+            if rank != 0:
+                raise
+            raise _interrupted(e, run, plan, resume is None, created) from None
+
+
+def _interrupted(e: KeyboardInterrupt, run: Path, plan: Plan, fresh: bool, created: list[Path]) -> KeyboardInterrupt:
+    """A new comparison stopped before its first unit leaves nothing (plain interruption);
+    otherwise its ``.partial`` directory is kept, and the message says so and how to resume."""
+    done = len(store.done_keys(run)) if run.is_dir() else 0
+    if fresh and done == 0:
+        shutil.rmtree(run, ignore_errors=True)
+        for p in created:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        return KeyboardInterrupt()
+    cls = type(e) if isinstance(e, Interrupted) else Interrupted
+    return cls(f"kept {run} ({done} of {len(plan.units)} units done); resume with: preimage compare --resume {run}")
+
+
+def _execute(plan: Plan, raw: dict, run: Path, fabric, *, fresh: bool, wandb: bool, quiet: bool,
+             stop_after: int | None) -> Path | None:
+    from preimage.train.compare.spec import dump
+
+    world, rank = fabric.world_size, fabric.global_rank
     if rank == 0:
-        run = resume if resume is not None else store.new_partial(out, str(raw.get("name", "compare")))
-        if resume is None:
+        if fresh:
             manifest = {"images_digest": plan.images_digest, "notes": plan.notes, "methods": plan.named,
                         "units": [u.key for u in plan.units], "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
             store.atomic_write(run / "manifest.json", json.dumps(manifest, indent=1))
             store.atomic_write(run / "compare.yaml", dump(raw))
         _log(quiet, f"preimage compare: writing {run} (resume with --resume {run} if interrupted)")
-    run = Path(fabric.broadcast(str(run), src=0))
     done = store.done_keys(run)
     fabric.barrier()
     pending = [u for u in plan.units if u.key not in done]
@@ -98,12 +143,17 @@ def execute_plan(plan: Plan, raw: dict, out: str | Path, *, resume: Path | None 
     if done:
         _log(quiet or rank != 0, f"preimage compare: {len(done)} of {len(plan.units)} units already done, skipped")
     start = time.perf_counter()
+    if stop_after == 0:
+        raise StopAfter("stopped before the first unit")
     for k, unit in enumerate(mine, 1):
         record = run_unit(unit, plan, run, fabric.device)
         ok = [row["relative_error"] for row in record["rows"] if record["status"] == "ok"]
         err = f"relative error {100 * sum(ok) / len(ok):.2f} %" if ok else record["status"]
         _log(quiet, f"[rank {rank}] {k}/{len(mine)} {unit.representation} {unit.method} {unit.layer}: "
                     f"{err} ({record['seconds']:.1f} s)")
+        if record["warnings"]:  # one line, as `preimage invert` warns, --quiet or not (and in summary.md)
+            _log(False, f"preimage compare: warning: {unit.representation} {unit.method} {unit.layer}: "
+                        f"{'; '.join(record['warnings'])}")
         if stop_after is not None and k >= stop_after:
             raise StopAfter(f"stopped after {k} units")
     fabric.barrier()

@@ -14,8 +14,9 @@ import io
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from preimage.representations.errors import PreimageError
 from preimage.train.compare.cells import METRICS
 
 PARTIAL = ".partial"
+LOCK = ".lock"  # held (fcntl.flock) by the process writing the directory
 COLUMNS = ("representation", "method", "layer", "image", "restart", *METRICS, "steps", "status")
 
 
@@ -57,8 +59,35 @@ def check_resumable(path: str | Path) -> Path:
     return p
 
 
+@contextmanager
+def locked(run: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``run`` while this process writes it (``fcntl.flock`` on
+    ``run/.lock``, released when the process ends, however it ends): a second process
+    resuming the same ``.partial`` is refused with one line instead of racing the first."""
+    import fcntl
+
+    f = open(run / LOCK, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        pid = f.read().strip()
+        f.close()
+        raise PreimageError(f"--resume {run}: another preimage compare{f' (process {pid})' if pid else ''} is "
+                            "running on it; wait for it to finish (or stop it), then resume") from None
+    try:
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+    finally:
+        f.close()
+
+
 def finish(partial: Path) -> Path:
-    """Rename the finished ``.partial`` directory to its final name (a fresh one)."""
+    """Rename the finished ``.partial`` directory to its final name (a fresh one); its lock
+    file is removed first (the caller holds the lock)."""
+    (partial / LOCK).unlink(missing_ok=True)
     base = partial.name[: -len(PARTIAL)]
     n = 1
     while True:

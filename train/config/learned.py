@@ -98,6 +98,9 @@ class LearnedPriorConfig(PriorVariant):
         energy = energy if layer is not None else for_convention(energy, rep.convention)
         energy = energy.to(ctx.x0.device)
         base = self._auto(key, energy, layer, ctx) if self.weight == "auto" else float(self.weight)
+        if self.sweep is not None and not self.sweep:  # "repeats=0" would be no advice: it is refused
+            raise PreimageError(f"priors.{key}.sweep is empty; give one weight factor per restart (e.g. sweep: "
+                                f"[0.5, 1, 2] with repeats=3) or leave sweep out")
         factors = [1.0] if self.sweep is None else [float(f) for f in self.sweep]
         if self.sweep is not None and len(factors) != ctx.repeats:
             raise PreimageError(f"priors.{key}.sweep has {len(factors)} factors but the job has repeats={ctx.repeats}; "

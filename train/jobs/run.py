@@ -115,9 +115,9 @@ def prepare_invert(config: str | Path | dict | InvertConfig, images: Sequence[Im
     return job
 
 
-def _warnings(result: InversionResult, labels: list[str]) -> list[str]:
+def run_warnings(result: InversionResult, labels: list[str]) -> list[str]:
     """A run whose objective ended above where it started, or whose relative feature error
-    exceeds 1 (further from Φ₀ than the zero image), is flagged."""
+    exceeds 1 (further from Φ₀ than the zero image), is flagged (by `invert` and by `compare`)."""
     out = []
     hist = result.history.get("total")
     sampled = result.extra.get("sigma_factor") is not None  # Langevin samples: E is not minimised
@@ -168,7 +168,7 @@ def run_job(job: InversionJob, callbacks: Sequence[Any] = ()) -> InvertRun:
                          "terms": {key: float(v[b]) for key, v in res.metrics.items()
                                    if not key.startswith("relative_error@")}})
         out["images"][img_name] = runs
-    out["warnings"] = _warnings(res, [f"{name}-r{k}" for name in job.names for k in range(r)])
+    out["warnings"] = run_warnings(res, [f"{name}-r{k}" for name in job.names for k in range(r)])
     return InvertRun(job.config, job, res, out, rgb, orig)
 
 
