@@ -113,12 +113,10 @@ def _interrupted(e: KeyboardInterrupt, run: Path, plan: Plan, fresh: bool, creat
     otherwise its ``.partial`` directory is kept, and the message says so and how to resume."""
     done = len(store.done_keys(run)) if run.is_dir() else 0
     if fresh and done == 0:
+        from preimage.train.output.run_dir import remove_created
+
         shutil.rmtree(run, ignore_errors=True)
-        for p in created:
-            try:
-                p.rmdir()
-            except OSError:
-                break
+        remove_created(created)
         return KeyboardInterrupt()
     cls = type(e) if isinstance(e, Interrupted) else Interrupted
     return cls(f"kept {run} ({done} of {len(plan.units)} units done); resume with: preimage compare --resume {run}")

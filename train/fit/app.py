@@ -316,8 +316,6 @@ def _clean(cli: PreimageCLI | None, missing_parents: list[Path]) -> None:
     run_dir = getattr(cli, "run_dir", None)
     if run_dir is not None and not cli.user_dir and run_dir.exists() and not any(run_dir.rglob("*.ckpt")):
         shutil.rmtree(run_dir, ignore_errors=True)
-    for p in missing_parents:  # deepest first
-        try:
-            p.rmdir()
-        except OSError:
-            break
+    from preimage.train.output.run_dir import remove_created
+
+    remove_created(missing_parents)

@@ -64,6 +64,15 @@ def claim_dir(root: str | Path, name: str, suffix: str = "") -> Path:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def remove_created(created: list[Path]) -> None:
+    """Remove the folders a failed run created (deepest first), as far as they are empty."""
+    for p in created:
+        try:
+            p.rmdir()
+        except OSError:
+            break
+
+
 class RunDir:
     """``path``: where to write (a temporary directory until the run ends);
     ``final``: the run directory, set once the run has succeeded."""
@@ -98,9 +107,5 @@ def run_directory(root: str | Path, name: str) -> Iterator[RunDir]:
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-        for p in created:
-            try:
-                p.rmdir()
-            except OSError:
-                break
+        remove_created(created)
         raise
