@@ -14,6 +14,12 @@ It is bias-free by default (Mohan et al., ICLR 2020: then D(αz, σ) = αD(z, σ
 noise level as per-layer, per-channel gains g_l(σ) = exp(A_l φ(t)), φ(t) = (t, t², …, t^k),
 t the log σ rescaled to [−1, 1] over the trained range — multiplicative, so it stays
 bias-free. Fully convolutional: any (B, C, H, W), images (C = 1, 3) or feature maps (any C).
+With ``unshuffle = r`` the network runs on the r × r polyphase components (pixel unshuffle to
+C·r² channels at 1/r the resolution and back, as FFDNet; Zhang et al., TIP 2018, §III-A): r²
+fewer positions per layer and an r times wider receptive field for the same depth. With
+``residual`` the hidden convolutions form EDSR's blocks h ← h + conv(ReLU(conv(h))) (Lim et
+al., CVPRW 2017; no normalisation), each block's last convolution zero at the start (SkipInit;
+De & Smith 2020), which trains deep stacks without normalisation at a large learning rate.
 """
 
 from __future__ import annotations
@@ -127,7 +133,9 @@ class ScoreDenoiser(ScorePrior):
     ``sigma_degree`` the degree k of the gains' polynomial in t (0: a blind denoiser),
     ``sigma_min``/``sigma_max`` the trained noise range (data units), ``scale`` the data's
     typical amplitude (the network sees z / (scale·√(1 + σ²/scale²)), EDM's c_in; Karras et
-    al. 2022, Table 1). ``depth = 1`` is one linear C → C convolution.
+    al. 2022, Table 1), ``unshuffle`` the polyphase factor r (module docstring; inputs are
+    reflect-padded to a multiple of r and cropped back), ``residual`` EDSR blocks (module docstring;
+    ``depth`` = 2 + 2 × blocks). ``depth = 1`` is one linear convolution.
     """
 
     kind = "score"
@@ -135,28 +143,36 @@ class ScoreDenoiser(ScorePrior):
     def __init__(self, channels: int = 1, features: int = 64, depth: int = 17, kernel_size: int = 3,
                  dilations: Sequence[int] | None = None, bias: bool = False, sigma_degree: int = 2,
                  sigma_min: float = 0.01, sigma_max: float = 0.5, scale: float = 1.0, padding_mode: str = "zeros",
-                 layer: str | None = None, representation: str | None = None) -> None:
+                 unshuffle: int = 1, residual: bool = False, layer: str | None = None,
+                 representation: str | None = None) -> None:
         super().__init__(channels, layer, representation)
         dil = [1] * int(depth) if dilations is None else [int(d) for d in dilations]
-        if depth < 1 or features < 1 or kernel_size < 1 or kernel_size % 2 == 0 or len(dil) != depth or min(dil) < 1:
-            raise PreimageError(f"a score denoiser needs depth ≥ 1, features ≥ 1, an odd kernel_size and one dilation "
-                                f"≥ 1 per layer, got depth {depth}, features {features}, kernel {kernel_size}, "
-                                f"dilations {dil}")
+        if depth < 1 or features < 1 or kernel_size < 1 or kernel_size % 2 == 0 or len(dil) != depth or min(dil) < 1 \
+                or unshuffle < 1 or (residual and (depth < 4 or depth % 2)):
+            raise PreimageError(f"a score denoiser needs depth ≥ 1, features ≥ 1, an odd kernel_size, one dilation "
+                                f"≥ 1 per layer, unshuffle ≥ 1 and (residual) an even depth ≥ 4, got depth {depth}, "
+                                f"features {features}, kernel {kernel_size}, dilations {dil}, "
+                                f"unshuffle {unshuffle}")
         if not (0 < sigma_min <= sigma_max and math.isfinite(sigma_max)) or not scale > 0 or sigma_degree < 0 \
                 or padding_mode not in ("zeros", "reflect", "replicate", "circular"):
-            raise PreimageError(f"need 0 < sigma_min ≤ sigma_max < inf, scale > 0, sigma_degree ≥ 0 and a padding_mode "
-                                f"of zeros/reflect/replicate/circular, got {sigma_min}, {sigma_max}, {scale}, "
-                                f"{sigma_degree}, {padding_mode!r}")
+            raise PreimageError(f"need 0 < sigma_min ≤ sigma_max < inf, scale > 0, sigma_degree ≥ 0 and a "
+                                f"padding_mode of zeros/reflect/replicate/circular, got {sigma_min}, {sigma_max}, "
+                                f"{scale}, {sigma_degree}, {padding_mode!r}")
         self.features, self.depth, self.kernel_size, self.dilations = int(features), int(depth), int(kernel_size), dil
         self.bias, self.sigma_degree, self.padding_mode = bool(bias), int(sigma_degree), padding_mode
+        self.unshuffle, self.residual = int(unshuffle), bool(residual)
         self.sigma_min, self.sigma_max, self.scale = float(sigma_min), float(sigma_max), float(scale)
-        widths = [self.channels] + [self.features] * (self.depth - 1) + [self.channels]
+        io = self.channels * self.unshuffle ** 2
+        widths = [io] + [self.features] * (self.depth - 1) + [io]
         self.convs = nn.ModuleList(
             nn.Conv2d(widths[i], widths[i + 1], kernel_size, padding=dil[i] * (kernel_size - 1) // 2, dilation=dil[i],
                       bias=self.bias, padding_mode=padding_mode) for i in range(self.depth))
         self.gains = nn.ParameterList(nn.Parameter(torch.zeros(w, self.sigma_degree)) for w in widths[1:])
-        for conv in self.convs[:-1]:
-            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+        for i, conv in enumerate(self.convs[:-1]):
+            if self.residual and i > 0 and i % 2 == 0:
+                nn.init.zeros_(conv.weight)    # a block's second convolution: the block starts as the identity
+            else:
+                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
         nn.init.zeros_(self.convs[-1].weight)  # ε̂ = 0 at the start: D is the identity (as ADM/EDM's last layer)
         for conv in self.convs:
             if conv.bias is not None:
@@ -172,15 +188,26 @@ class ScoreDenoiser(ScorePrior):
         """ε̂(z, σ), the unit-variance noise the network predicts; ``sigma`` (B, 1, 1, 1), checked."""
         phi = self.sigma_features(sigma.reshape(-1))                              # (B, k)
         h = z / (self.scale * (1.0 + (sigma / self.scale).square()).sqrt())
+        r, (height, width) = self.unshuffle, z.shape[-2:]
+        if r > 1:  # (B, C, H, W) → (B, C·r², ⌈H/r⌉, ⌈W/r⌉)
+            h = F.pixel_unshuffle(F.pad(h, (0, -width % r, 0, -height % r), mode="reflect"), r)
         inplace = not torch.is_grad_enabled()
+        skip = None
         for i, (conv, a) in enumerate(zip(self.convs, self.gains)):
+            last = i == self.depth - 1
+            if self.residual and not last and i % 2 == 1:
+                skip = h                                                           # a block's input
             h = conv(h)
             if self.sigma_degree:
                 g = torch.exp(phi @ a.to(h.dtype).T)[:, :, None, None]             # (B, out, 1, 1)
                 h = h.mul_(g) if inplace else h * g
-            if i < self.depth - 1:
+            if self.residual and not last and i > 0 and i % 2 == 0:
+                h = h.add_(skip) if inplace else h + skip                           # end of a block: no ReLU
+            elif not last and not (self.residual and i == 0):
                 h = F.relu(h, inplace=inplace)
-        return h
+        if r > 1:
+            h = F.pixel_shuffle(h, r)[..., :height, :width]
+        return h if h.is_contiguous() else h.contiguous()
 
     def denoise(self, z: Tensor, sigma: Sigma) -> Tensor:
         """D(z, σ) = z − σ·ε̂(z, σ)."""
@@ -201,5 +228,5 @@ class ScoreDenoiser(ScorePrior):
         return {"channels": self.channels, "features": self.features, "depth": self.depth,
                 "kernel_size": self.kernel_size, "dilations": list(self.dilations), "bias": self.bias,
                 "sigma_degree": self.sigma_degree, "sigma_min": self.sigma_min, "sigma_max": self.sigma_max,
-                "scale": self.scale, "padding_mode": self.padding_mode, "layer": self.layer,
-                "representation": self.representation}
+                "scale": self.scale, "padding_mode": self.padding_mode, "unshuffle": self.unshuffle,
+                "residual": self.residual, "layer": self.layer, "representation": self.representation}

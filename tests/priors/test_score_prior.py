@@ -103,17 +103,22 @@ def test_sigmas_are_log_uniform_and_seeded():
     assert torch.equal(s, log_uniform_sigmas(20000, 0.01, 1.0, torch.Generator().manual_seed(0), dtype=torch.float64))
 
 
-def test_bias_free_denoiser_is_homogeneous_and_score_is_tweedie():
+@pytest.mark.parametrize("unshuffle,residual", [(1, False), (2, False), (1, True), (2, True)])
+def test_bias_free_denoiser_is_homogeneous_and_score_is_tweedie(unshuffle, residual):
     """Bias-free with multiplicative σ gains: D(αz, σ) = αD(z, σ) for α > 0 (Mohan et al. 2020),
-    and score = (D − z)/σ² for per-item σ."""
+    and score = (D − z)/σ² for per-item σ; for the polyphase (pixel-unshuffle) and residual-block
+    networks too, on odd sizes, whose output has the input's shape."""
     torch.manual_seed(0)
-    m = ScoreDenoiser(3, features=8, depth=4, dilations=[1, 2, 2, 1], sigma_min=0.01, sigma_max=0.5).double()
+    m = ScoreDenoiser(3, features=8, depth=6, dilations=[1, 2, 2, 1, 1, 1], sigma_min=0.01, sigma_max=0.5,
+                      unshuffle=unshuffle, residual=residual).double()
     with torch.no_grad():
-        m.convs[-1].weight.normal_(0.0, 0.2)                                    # (zero at init: D = identity)
+        for conv in m.convs:                                                     # (some are zero at init)
+            conv.weight.normal_(0.0, 0.2)
         for a in m.gains:
             a.normal_()
-        z = torch.randn(2, 3, 12, 10, dtype=torch.float64)
+        z = torch.randn(2, 3, 11, 9, dtype=torch.float64)
         sig = torch.tensor([0.05, 0.3], dtype=torch.float64)
+        assert m.denoise(z, sig).shape == z.shape
         torch.testing.assert_close(m.denoise(2.5 * z, sig), 2.5 * m.denoise(z, sig))
         torch.testing.assert_close(m.score(z, sig), (m.denoise(z, sig) - z) / sig.reshape(-1, 1, 1, 1) ** 2)
         assert not torch.allclose(m.denoise(z, 0.05), m.denoise(z, 0.3))         # σ is an input
@@ -122,7 +127,7 @@ def test_bias_free_denoiser_is_homogeneous_and_score_is_tweedie():
 def test_store_round_trip_of_a_score_prior(tmp_path):
     torch.manual_seed(0)
     m = ScoreDenoiser(64, features=8, depth=3, sigma_min=0.5, sigma_max=40.0, scale=30.0, layer="conv1",
-                      representation="squeezenet", padding_mode="reflect")
+                      representation="squeezenet", padding_mode="reflect", unshuffle=2)
     with torch.no_grad():
         m.convs[-1].weight.normal_(0.0, 0.2)
         for a in m.gains:
@@ -168,6 +173,8 @@ def test_bad_input_is_one_clear_error():
         (lambda: m.value_and_grad(torch.randn(1, 3, 8, 8)), "no energy"),
         (lambda: ScoreDenoiser(1, kernel_size=2), "odd kernel_size"),
         (lambda: ScoreDenoiser(1, depth=3, dilations=[1, 2]), "one dilation"),
+        (lambda: ScoreDenoiser(1, unshuffle=0), "unshuffle ≥ 1"),
+        (lambda: ScoreDenoiser(1, depth=5, residual=True), "even depth ≥ 4"),
         (lambda: ScoreDenoiser(1, sigma_min=0.5, sigma_max=0.1), "sigma_min"),
         (lambda: ScoreDenoiser(1, padding_mode="mirror"), "padding_mode"),
         (lambda: ScoreDenoiser(0), "channels"),
