@@ -1,7 +1,8 @@
 """Score priors through the command line: trained by ``prior fit`` (fast_dev_run of every score
 config), placed as gradient-only terms by ``priors.<k>: {type: learned, prior: FILE}``,
-denoising in one pass of D, sampling with ``method=langevin`` (seeded, reproducible), and the
-bad inputs refused in one line before any step."""
+denoising in one pass of D, sampling with ``method=langevin`` (seeded, reproducible; its run
+directory holds the samples, each one's feature error, their figure and per-pixel spread), and
+the bad inputs refused in one line before any step."""
 
 from pathlib import Path
 
@@ -84,6 +85,50 @@ def test_langevin_samples_are_seeded_and_reproducible(grey_score, tmp_path, caps
     a, b, c = (np.load(r / "chelsea-r0.npy") for r in runs)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert not np.array_equal(np.load(runs[0] / "chelsea-r0.npy"), np.load(runs[0] / "chelsea-r1.npy"))
+
+
+def test_a_langevin_run_directory_holds_the_samples_their_errors_and_spread(grey_score, tmp_path, capsys):
+    """repeats=3 samples of one image: each sample's PNG and .npy, its relative feature error in
+    metrics.json, ``sample_std`` there = the mean per-pixel std (n − 1) of the saved samples,
+    ``samples.png`` and ``sample_std.png``; one sample has no spread (no sample_std)."""
+    import json
+
+    from PIL import Image
+
+    args = [*HOG, "method.name=langevin", "method.levels=2", "method.steps_per_level=2",
+            "priors.s.type=learned", f"priors.s.prior={grey_score}", "priors.s.weight=1"]
+    assert main([*args, "repeats=3", "--out", str(tmp_path / "a")]) == 0
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    metrics = json.loads((run / "metrics.json").read_text())
+    samples = [e["relative_error"] for e in metrics["images"]["chelsea"]]
+    assert metrics["method"] == "langevin" and len(samples) == 3 and all(0 < e < float("inf") for e in samples)
+    assert len(set(samples)) == 3  # each sample its own error
+    rgb = np.stack([np.asarray(Image.open(run / f"chelsea-r{k}.png").convert("RGB"), np.float64) / 255
+                    for k in range(3)])
+    assert metrics["sample_std"]["chelsea"] == pytest.approx(rgb.std(0, ddof=1).mean(-1).mean(), abs=2e-3)
+    assert metrics["sample_std"]["chelsea"] > 0
+    for name, panels in (("samples.png", 5), ("sample_std.png", 2)):  # original, 3 samples, mean | mean, std
+        w, h = Image.open(run / name).size
+        assert w == 8 + panels * (48 + 8) and h == 8 + 48 + 16 + 8, (name, w, h)
+    assert main([*args, "repeats=1", "--out", str(tmp_path / "b")]) == 0
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (run / "samples.png").is_file() and not (run / "sample_std.png").exists()
+    assert "sample_std" not in json.loads((run / "metrics.json").read_text())
+
+
+def test_a_far_sample_is_warned_with_the_sampler_s_own_advice():
+    """Langevin samples are not minimised (no 'ended above' warning) and have no optimiser, so
+    a relative feature error above 1 points at the match weight and the step size instead."""
+    from preimage.inversion import InversionResult
+    from preimage.train.jobs.run import run_warnings
+
+    hist = {"total": torch.tensor([[1.0, 1.0], [2.0, 2.0]])}
+    metrics = {"total": torch.tensor([2.0, 2.0]), "relative_error@match": torch.tensor([0.5, 1.5])}
+    sampled = InversionResult(torch.zeros(2, 1, 4, 4), hist, metrics, 2, 0.0, {"sigma_factor": torch.ones(2)})
+    assert run_warnings(sampled, ["a-r0", "a-r1"]) == [
+        "relative feature error 1.5 > 1 for a-r1; try a larger objective.weight or a smaller method.eps"]
+    optimised = InversionResult(torch.zeros(2, 1, 4, 4), hist, metrics, 2, 0.0)
+    assert run_warnings(optimised, ["a-r0", "a-r1"])[-1].endswith("; try a smaller optimiser.lr or a box")
 
 
 @pytest.mark.parametrize("override, message", [

@@ -2,7 +2,8 @@
 (``configs/invert/*.yaml``) or a YAML file and ``key=value`` overrides. The job runs
 through :func:`preimage.train.api.run_job` (the Python API's code path); every run gets
 a new directory holding reconstructions (PNG and float32 .npy in input units),
-metrics.json, the resolved config and a figure. Nothing is written if the job fails."""
+metrics.json, the resolved config and a figure (with ``method=langevin`` also the samples'
+figures, ``samples.png`` and ``sample_std.png``). Nothing is written if the job fails."""
 
 from __future__ import annotations
 
@@ -39,11 +40,15 @@ def _split_overrides(args: argparse.Namespace) -> None:
 
 def _save(run, folder) -> None:
     """Originals, reconstructions (PNG + (H, W, 3) float32 .npy in input units; grey
-    inputs repeated over 3 channels), metrics.json and the figure."""
+    inputs repeated over 3 channels), metrics.json and the figure; for a sampler (Langevin,
+    whose restarts are its samples) also ``samples.png`` (the samples side by side, each titled
+    with its relative feature error, and their mean) and, with two samples or more,
+    ``sample_std.png`` (per image the per-pixel standard deviation across the samples)."""
     import numpy as np
 
     from preimage.representations import save_image
-    from preimage.train.output.figures import inversion_figure
+    from preimage.train.jobs.methods import is_sampler
+    from preimage.train.output.figures import inversion_figure, sample_std_figure, samples_figure
 
     job, images = run.job, run.result.images
     for i, name in enumerate(job.names):
@@ -55,6 +60,12 @@ def _save(run, folder) -> None:
             np.save(folder / f"{name}-r{k}.npy", rec.permute(1, 2, 0).cpu().numpy().astype(np.float32))
     (folder / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
     inversion_figure(run.originals, run.reconstructions, job.names, folder / "figure.png")
+    if is_sampler(job.method.name):  # the restarts are samples: side by side, and their spread
+        errors = [e["relative_error"] for name in job.names for e in run.metrics["images"][name]]
+        errors = errors if all(isinstance(e, float) for e in errors) else None  # one number per sample
+        samples_figure(run.originals, run.reconstructions, job.names, folder / "samples.png", errors)
+        if job.repeats > 1:
+            sample_std_figure(run.reconstructions, job.names, folder / "sample_std.png")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,10 @@ stored reconstructions (uint8 RGB). ``units[(rep, method, layer)] = (record, arr
 - ``strip-<rep>-<image>.png``: one row per method, original then one column per layer
   (CVPR'15 Fig. 6 / thesis layout);
 - ``restarts-<rep>-<layer>.png``: one row per method, every restart of the first image
-  (the invariances), with its colour and absolute difference maps;
+  (the invariances), with its colour and absolute difference maps (a sampler's restarts are
+  its samples, titled so);
+- ``samples-<rep>-<layer>.png``: samplers (Langevin) only, per image the samples' mean and
+  per-pixel standard deviation;
 - ``differences-<rep>-<layer>.png``: per image the reconstruction, the colour difference
   x* − x₀ and the absolute difference Σ_c |x* − x₀|, each renormalised to the full range
   (the thesis' two renormalised measures);
@@ -23,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from preimage.train.compare.summary import aggregate, mean_std
+from preimage.train.jobs.methods import is_sampler
 
 Units = dict[tuple[str, str, str], tuple[dict, dict[str, np.ndarray]]]
 
@@ -111,12 +115,36 @@ def restarts(units: Units, rep: str, layer: str, methods: list[str], out: Path) 
         arrays = units[(rep, m, layer)][1]
         orig, recon = _hwc(arrays["original"][0]), arrays["recon"][0]
         _show(axes[row, 0], orig, f"{m}: original")
+        what = "sample" if is_sampler(units[(rep, m, layer)][0].get("kind", "")) else "restart"
         for k in range(r):
-            _show(axes[row, 1 + k], _hwc(recon[k]), f"restart {k}")
+            _show(axes[row, 1 + k], _hwc(recon[k]), f"{what} {k}")
         diff = _hwc(recon[0]) - orig
         _show(axes[row, r + 1], _renorm(diff), "colour difference")
         _show(axes[row, r + 2], _renorm(np.abs(diff).sum(-1)), "|difference|")
     return _save(plt, fig, out / f"restarts-{rep}-{layer}.png")
+
+
+def sample_spread(units: Units, rep: str, layer: str, methods: list[str], out: Path,
+                  max_images: int = 3) -> str | None:
+    """Samplers (Langevin) with two samples or more: per image the samples' mean and their
+    per-pixel standard deviation (mean over the colour channels, n − 1), on one scale for the
+    whole figure (black 0, white the largest std, given in the titles; RGB in [0, 1])."""
+    cells = {m: units[(rep, m, layer)] for m in methods if (rep, m, layer) in units}
+    have = [m for m, (record, arrays) in cells.items()
+            if "recon" in arrays and is_sampler(record.get("kind", "")) and arrays["recon"].shape[1] > 1]
+    if not have:
+        return None
+    plt = _plt()
+    recon = {m: cells[m][1]["recon"][:max_images].astype(np.float64) / 255.0 for m in have}
+    std = {m: a.std(axis=1, ddof=1).mean(axis=1) for m, a in recon.items()}       # (N, H, W)
+    top = max(float(s.max()) for s in std.values()) or 1.0
+    n = min(len(a) for a in recon.values())
+    fig, axes = _grid(plt, len(have), 2 * n)
+    for row, m in enumerate(have):
+        for i in range(n):
+            _show(axes[row, 2 * i], np.moveaxis(recon[m][i].mean(axis=0), 0, -1), f"{m}: mean")
+            _show(axes[row, 2 * i + 1], std[m][i] / top, f"std 0–{top:.2g}")
+    return _save(plt, fig, out / f"samples-{rep}-{layer}.png")
 
 
 def differences(units: Units, rep: str, layer: str, methods: list[str], out: Path, max_images: int = 3) -> str | None:

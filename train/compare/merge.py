@@ -13,6 +13,7 @@ from preimage.train.compare import store
 from preimage.train.compare.cells import scorer
 from preimage.train.compare.plan import Plan
 from preimage.train.compare.summary import SHALLOW, render
+from preimage.train.jobs.methods import is_sampler
 
 
 def _rows(plan: Plan, records: dict[str, dict]) -> list[dict]:
@@ -69,6 +70,7 @@ def make_figures(plan: Plan, run: Path, rows: list[dict], layers_of) -> list[str
         names += F.strips(units, rep, layers, methods, fig_dir)
         for layer in layers:
             names += [n for n in (F.restarts(units, rep, layer, methods, fig_dir),
+                                  F.sample_spread(units, rep, layer, methods, fig_dir),
                                   F.differences(units, rep, layer, methods, fig_dir)) if n]
         names += [n for n in (F.probes(units, rep, layers, "neigh", fig_dir, _box),
                               F.probes(units, rep, layers, "group", fig_dir, lambda r, l: None)) if n]
@@ -98,6 +100,10 @@ def merge(run: Path, plan: Plan, info: dict, wandb: bool = False) -> None:
               f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}; {info['world_size']} process(es) on {info['device']}; "
               f"last session {info['wall_seconds']:.0f} s; compute {sum(r['seconds'] for r in records.values()):.0f} s",
               "- mean ± std over images × restarts (std with n − 1); every row in results.csv"]
+    samplers = sorted({r["method"] for r in records.values() if is_sampler(r["kind"])})
+    if samplers:
+        header.append(f"- {', '.join(samplers)}: sampling; its restarts are samples of the posterior, their std "
+                      "the posterior's spread")
     kinds = {(r["representation"], r["method"]): r["kind"] for r in records.values()}
     text = render(rows, header, notes, kinds, layers_of, figs)
     store.atomic_write(run / "summary.md", text + "\n")

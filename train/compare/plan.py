@@ -3,13 +3,18 @@ over all images × restarts), validated before any work starts.
 
 Validation builds every job: a missing preset, an override the preset lacks, an unknown
 layer, a missing checkpoint or an image too small for a layer is a :class:`PreimageError`
-here, and so is a batch (images × restarts) that cannot fit in memory. Methods marked ``optional`` that fail for a reason other than the layer are left
-out at that layer with a one-line note; required ones (and every method named with ``--methods``) stop
-the comparison.
+here, and so is a batch (images × restarts) that cannot fit in memory. Methods marked
+``optional`` that fail for a reason other than the layer (a missing preset, checkpoint or prior
+file) are left out at that layer with a one-line note; required ones (and every method named
+with ``--methods``) stop the comparison. A method's overrides at a layer are its ``overrides``
+and its ``from_layer`` entries at or above that layer
+(:meth:`~preimage.train.compare.spec.MethodSpec.overrides_at`); a ``from_layer`` key that is not
+a layer of the representation stops the comparison, optional or not.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -81,6 +86,18 @@ def _variants(label: str, group: GroupSpec) -> list[tuple[str, str, str, list[st
     return out
 
 
+def _check_from_layer(label: str, group: GroupSpec, order: list[str]) -> None:
+    """Every ``from_layer`` key is a layer of the representation (``order``; unknown when no
+    preset of the group loads, and then every method is left out anyway)."""
+    for name, m in group.methods.items():
+        for key in m.from_layer:
+            if order and key not in order:
+                close = difflib.get_close_matches(key, order, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise PreimageError(f"representations.{label}.methods.{name}.from_layer names {key!r}, which is not "
+                                    f"a layer of {label}{hint}; its layers: {', '.join(order)}")
+
+
 def build_plan(spec: CompareSpec, images: list[tuple[str, Tensor]], methods: Sequence[str] | None = None) -> Plan:
     """Every unit prepared; raises on bad input before anything is written."""
     if not images:
@@ -97,6 +114,7 @@ def build_plan(spec: CompareSpec, images: list[tuple[str, Tensor]], methods: Seq
     units: list[Unit] = []
     left: dict[tuple[str, str, str], list[str]] = {}
     for label, group in spec.representations.items():
+        order: list[str] = []  # the network's layers in depth order (from_layer's reference)
         for layer in group.layers:
             scorer_rep = None
             for m in group.methods.values():  # the layer check never depends on optional methods
@@ -111,6 +129,8 @@ def build_plan(spec: CompareSpec, images: list[tuple[str, Tensor]], methods: Seq
                 break
             if scorer_rep is None and not all(m.optional for m in group.methods.values()):
                 raise PreimageError(f"no preset of representations.{label} could be loaded")
+            order = order or (list(scorer_rep.layers) if scorer_rep is not None else [])
+        _check_from_layer(label, group, order)
         left_out: set[tuple[str, str]] = set()
         for column, name, layer, extra in _variants(label, group):
             if named and name not in named or (name, layer) in left_out:
@@ -118,7 +138,8 @@ def build_plan(spec: CompareSpec, images: list[tuple[str, Tensor]], methods: Seq
             m = group.methods[name]
             optional = m.optional and name not in named
             try:
-                cfg = invert_api.resolve(m.config, list(m.overrides) + extra, layer, _settings(spec))
+                own = m.overrides_at(layer, order) if order else list(m.overrides)
+                cfg = invert_api.resolve(m.config, own + extra, layer, _settings(spec))
                 units.append(Unit(label, column, layer, cfg, invert_api.prepare(cfg, images)))
             except BatchTooLarge as e:  # the comparison's own settings, not the method's: never left out
                 raise PreimageError(f"method {name!r} on {label} {layer}: {e.say('restarts')}") from None

@@ -6,6 +6,14 @@ the project's invert job API, so every method — optimisation with handcrafted 
 priors, an inverse network, a hybrid, HOGgle — is one entry. ``{layer}`` in an override is
 replaced by the layer being inverted (per-layer checkpoints).
 
+``from_layer: {L: [overrides]}`` adds overrides from layer L on: they apply when the layer
+being inverted is L or deeper (in the network's depth order), after ``overrides`` and
+shallowest L first. This places something at every layer at or below the inverted one, e.g.
+a feature-map prior on conv1 for conv1, pool1, fire3…, one on fire3 for fire3 and deeper,
+never a prior on a layer deeper than the one matched. Its keys must be layers of the
+representation (an unknown one is one error when planning); its overrides are checked like
+``overrides`` (the invert schema, per layer).
+
 Layout (every key is checked; a typo is one error naming the valid keys)::
 
     name: default
@@ -20,9 +28,19 @@ Layout (every key is checked; a typo is one error naming the valid keys)::
         methods:
           cvpr15: {config: squeezenet-cvpr15, overrides: [...]}
           inverter: {config: squeezenet-cvpr15, overrides: [method.name=inverter], optional: true}
+          cvpr15+score@layers:
+            config: squeezenet-cvpr15
+            overrides: ["priors.score={type: learned, prior: score-rgb}"]
+            from_layer:      # conv1, pool1: + conv1's prior; fire3 and deeper: + conv1's and fire3's
+              conv1: ["priors.conv1={type: learned, prior: score-squeezenet-conv1}"]
+              fire3: ["priors.fire3={type: learned, prior: score-squeezenet-fire3}"]
+            optional: true
 
 ``optional: true`` marks a method whose checkpoint or code may be missing: it is left out
-with a one-line note in the summary. A method the user names (``--methods``) never is.
+with a one-line note in the summary (at the layers where it fails: a missing feature-map
+prior of fire3 leaves the method out at fire3 and deeper only). A method the user names
+(``--methods``) never is. A sampling method (``method.name=langevin``) is compared like the
+others; its restarts are its samples.
 """
 
 from __future__ import annotations
@@ -42,11 +60,20 @@ from preimage.train.config.validate import from_data
 
 @dataclass
 class MethodSpec:
-    """One method: an invert preset (name or .yaml) and overrides applied to it."""
+    """One method: an invert preset (name or .yaml), overrides applied to it, and overrides
+    applied from a layer on (``from_layer``: layer → overrides, see the module docstring)."""
 
     config: str
     overrides: list[str] = field(default_factory=list)
     optional: bool = False
+    from_layer: dict[str, list[str]] = field(default_factory=dict)
+
+    def overrides_at(self, layer: str, order: Sequence[str]) -> list[str]:
+        """``overrides`` then those of every ``from_layer`` entry at or above ``layer`` in
+        ``order`` (the network's layers, shallowest first; every key and ``layer`` in it)."""
+        depth = order.index(layer)
+        keys = sorted(self.from_layer, key=order.index)
+        return list(self.overrides) + [o for k in keys if order.index(k) <= depth for o in self.from_layer[k]]
 
 
 @dataclass

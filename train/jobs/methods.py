@@ -6,7 +6,9 @@ the job (``job.state``), never on the config.
 
 Extension: ``@runner("name", prepare)`` on ``run``, where ``prepare(job)`` loads and checks
 what the method needs before any run directory exists, and ``run(job, callbacks)`` returns the
-result (a method variant may also override ``run`` itself).
+result (a method variant may also override ``run`` itself). ``samples=True`` marks a sampler:
+its restarts are samples of a distribution (``preimage invert`` adds the samples' figures and
+their per-pixel spread, ``compare`` labels them as samples).
 """
 
 from __future__ import annotations
@@ -22,16 +24,25 @@ from preimage.representations.errors import PreimageError
 Prepare = Callable[[Any], None]
 Run = Callable[[Any, Sequence[Any]], InversionResult]
 RUNNERS: dict[str, tuple[Prepare, Run]] = {}
+SAMPLERS: set[str] = set()  # methods whose restarts are samples (``runner(..., samples=True)``)
 
 
-def runner(name: str, prepare: Prepare | None = None) -> Callable[[Run], Run]:
-    """Register ``run`` (and its ``prepare``) as the runner of ``method: name``."""
+def runner(name: str, prepare: Prepare | None = None, samples: bool = False) -> Callable[[Run], Run]:
+    """Register ``run`` (and its ``prepare``) as the runner of ``method: name``; ``samples``:
+    its restarts are samples of a distribution, not restarts of a minimisation."""
 
     def deco(run: Run) -> Run:
         RUNNERS[name] = (prepare or (lambda job: None), run)
+        if samples:
+            SAMPLERS.add(name)
         return run
 
     return deco
+
+
+def is_sampler(name: str) -> bool:
+    """Whether ``method: name``'s restarts are samples (Langevin)."""
+    return name in SAMPLERS
 
 
 def _runner(job: Any) -> tuple[Prepare, Run]:
@@ -90,7 +101,7 @@ def keep_better_start(job: Any, res: InversionResult) -> InversionResult:
 
 
 # ---------------------------------------------------------------- sampling
-@runner("langevin")
+@runner("langevin", samples=True)
 def run_langevin(job: Any, callbacks: Sequence[Any]) -> InversionResult:
     """N = images × repeats samples of exp(−E) by annealed Langevin dynamics
     (:func:`preimage.inversion.langevin`), seeded by the job's seed."""

@@ -134,15 +134,20 @@ def run_warnings(result: InversionResult, labels: list[str]) -> list[str]:
         name, v = max(rel, key=lambda t: t[1] if math.isfinite(t[1]) else math.inf)
         more = f" (and {len(rel) - 1} more)" if len(rel) > 1 else ""
         out.append(f"relative feature error {v:.3g} > 1 for {name}{more}")
-    if out:
-        out[-1] += "; try a smaller optimiser.lr or a box"
+    if out:  # a sampler has no optimiser: a far sample means a weak match or too large steps
+        out[-1] += "; try a larger objective.weight or a smaller method.eps" if sampled else \
+            "; try a smaller optimiser.lr or a box"
     return out
 
 
 def run_job(job: InversionJob, callbacks: Sequence[Any] = ()) -> InvertRun:
-    """Run a prepared job with its method and compute the metrics of ``metrics.json``."""
+    """Run a prepared job with its method and compute the metrics of ``metrics.json``; a
+    sampler's (Langevin: the restarts are its samples, each with its feature error) adds
+    ``sample_std``: per image the mean over pixels of the samples' per-pixel standard deviation
+    (RGB in [0, 1], n − 1; with two samples or more)."""
     from preimage.inversion import keep_freed_memory
     from preimage.inversion.metrics import image_mse, image_psnr, image_ssim
+    from preimage.train.jobs.methods import is_sampler
 
     keep_freed_memory()  # per-step tensors reuse freed memory instead of fresh pages (as the CLI)
     res = job.method.run(job, callbacks)
@@ -168,6 +173,10 @@ def run_job(job: InversionJob, callbacks: Sequence[Any] = ()) -> InvertRun:
                          "terms": {key: float(v[b]) for key, v in res.metrics.items()
                                    if not key.startswith("relative_error@")}})
         out["images"][img_name] = runs
+    if is_sampler(job.method.name) and r > 1:  # the samples' spread: mean over pixels of their per-pixel std
+        from preimage.train.output.figures import pixel_std
+
+        out["sample_std"] = {name: float(s.mean()) for name, s in zip(job.names, pixel_std(rgb.cpu()))}
     out["warnings"] = run_warnings(res, [f"{name}-r{k}" for name in job.names for k in range(r)])
     return InvertRun(job.config, job, res, out, rgb, orig)
 
