@@ -21,6 +21,13 @@ model, the data module and the Trainer on the command line; ``--ckpt_path`` resu
 - **Interruptions** (Ctrl-C, SIGTERM): the run's state is kept as ``checkpoints/interrupted.ckpt``
   (:mod:`preimage.train.fit.callbacks`) and the command says, on one line with exit status 130,
   how to resume from it; interrupted before its first step, the run leaves nothing.
+- **DDP** (``--trainer.strategy ddp --trainer.devices N``): Lightning starts processes 1…N−1
+  by running the same command again; they write into the run directory of process 0 (handed
+  to them in ``$PREIMAGE_RUN_DIR``), never claim or remove one, and only process 0 writes the
+  config, metrics, checkpoints and the exported model. Strategies that start their processes
+  with multiprocessing (``ddp_spawn``, ``ddp_fork``, ``ddp_notebook``) are refused in one line:
+  the export and the messages would stay in the workers. Under a launcher that starts every
+  process itself (``torchrun``, SLURM), give all of them the same ``--trainer.default_root_dir``.
 - **Progress bars on stderr**, so that stdout carries only the run directory.
 - **W&B offline by default**: ``trainer.logger: {class_path: preimage.train.fit.app.WandbLogger}``
   logs offline into the run directory unless the user's W&B settings say otherwise.
@@ -37,6 +44,7 @@ The objects are returned (``cli.model``, ``cli.datamodule``, ``cli.trainer``) wi
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -50,6 +58,16 @@ from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from preimage.representations.errors import PreimageError
 
 _SAVE_DIR_LOGGERS = ("CSVLogger", "WandbLogger", "TensorBoardLogger")
+#: how process 0 of a DDP run hands its run directory to the processes Lightning starts
+RUN_DIR_ENV = "PREIMAGE_RUN_DIR"
+
+
+def _ddp_child_dir() -> str | None:
+    """The run directory of process 0 when this process is one that Lightning's DDP launcher
+    started (local rank > 0, run directory handed down), else None."""
+    if os.environ.get("LOCAL_RANK", "0") in ("", "0"):
+        return None
+    return os.environ.get(RUN_DIR_ENV) or None
 
 
 class WandbLogger(_LightningWandbLogger):
@@ -132,10 +150,13 @@ class PreimageCLI(LightningCLI):
         self.user_dir = trainer.get("default_root_dir") is not None
         ckpt = cfg.get("ckpt_path")
         resumed = _run_of(ckpt) if ckpt else None
+        shared = _ddp_child_dir()
         if resumed is not None:  # resuming: continue in the run directory that wrote the checkpoint
             self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": "config-resumed.yaml",
-                                       "overwrite": True}
-        if resumed is not None and not self.user_dir:
+                                       "overwrite": True}  # in every DDP process: the config saver's collectives match
+        if shared is not None:  # a DDP process Lightning started for process 0: its directory, never removed here
+            trainer["default_root_dir"], self.user_dir = shared, True
+        elif resumed is not None and not self.user_dir:
             trainer["default_root_dir"] = str(resumed)
             self.user_dir = True  # it holds the earlier run's files: never removed
             _keep_metrics(resumed)
@@ -147,6 +168,8 @@ class PreimageCLI(LightningCLI):
             trainer["default_root_dir"] = str(claim_dir(self.root, name))  # atomic: concurrent fits differ
         run_dir = str(trainer["default_root_dir"])
         self.run_dir = Path(run_dir)
+        if shared is None:
+            os.environ[RUN_DIR_ENV] = run_dir  # for the processes a DDP launcher starts (removed after the run)
         from preimage.train.fit.callbacks import StderrProgressBar, has_progress_bar
 
         if trainer.get("enable_progress_bar") is not False and not has_progress_bar(trainer.get("callbacks")) \
@@ -164,6 +187,17 @@ class PreimageCLI(LightningCLI):
                 if args is not None and str(spec.class_path).rsplit(".", 1)[-1] in _SAVE_DIR_LOGGERS \
                         and args.get("save_dir") in (None, ".", ""):
                     args["save_dir"] = run_dir
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+
+        if isinstance(getattr(self.trainer.strategy, "launcher", None), _MultiProcessingLauncher):
+            sub = self.config.get("subcommand")
+            name = (self.config[sub] if sub else self.config)["trainer"].get("strategy")
+            name = name if isinstance(name, str) else type(self.trainer.strategy).__name__
+            raise PreimageError(f"--trainer.strategy {name} starts its processes with multiprocessing, which the fit "
+                                "commands do not support; use --trainer.strategy ddp")
 
 
 def _keep_metrics(run: Path) -> None:
@@ -208,6 +242,7 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
     cli_kwargs.setdefault("save_config_kwargs", {"overwrite": False})
     built: list[PreimageCLI] = []
     missing_parents = [p for p in [Path(root), *Path(root).parents] if not p.exists()]
+    handed_down = os.environ.get(RUN_DIR_ENV)
     try:
         with warnings.catch_warnings():
             _quiet_library_warnings()
@@ -226,6 +261,11 @@ def run_lightning_cli(model_class: type, datamodule_class: type | None, args: Se
         if inner is not None:
             raise inner from None
         raise
+    finally:  # this run's directory is not the next one's
+        if handed_down is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = handed_down
     if help_only:
         cli.run_dir = None
     return cli

@@ -1,7 +1,11 @@
 """``PatchDataModule``: training and held-out patches for learning priors, from photos
 or from a layer's feature maps (see :mod:`preimage.train.fit.patches`). Every option is a
 constructor argument, so configs, the command line (``--data.patch_size 8``) and Python
-share one vocabulary."""
+share one vocabulary.
+
+Both loaders yield ``(patches, indices)``: each patch with its index in the training (or
+held-out) set, from which a score prior draws its noise (:mod:`preimage.train.fit.prior`).
+Under DDP, see :meth:`PatchDataModule.train_dataloader`."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from preimage.representations.errors import PreimageError
 from preimage.train.fit import patches as P
@@ -36,8 +40,13 @@ class PatchDataModule(pl.LightningDataModule):
         n_val: held-out patches, from the right-hand ``val_fraction`` of every map.
         val_fraction: share of each map's width held out.
         batch_size: patches per training step.
-        seed: seed of the patch positions.
+        seed: seed of the patch positions and of their order (``seed + 1``).
         allow_held_out: permit training on the evaluation photos.
+
+    ``global_order`` (not an option: :class:`~preimage.train.fit.prior.PriorModule` sets it for
+    score priors) makes the training order the same for any number of processes; without it
+    one process keeps torch's seeded shuffle, the order the shipped FoE / ICA priors were
+    trained with (see :meth:`train_dataloader`).
     """
 
     def __init__(self, images: list[str] | str | None = None, grey: bool = False, representation: str | None = None,
@@ -61,6 +70,7 @@ class PatchDataModule(pl.LightningDataModule):
         self.val_patches: Tensor | None = None
         self.patch_size: int | None = patch_size
         self.channels: int | None = None
+        self.global_order = False
 
     def setup(self, stage: str | None = None) -> None:
         """Load the maps (through the frozen representation if any) and draw the patches."""
@@ -85,12 +95,34 @@ class PatchDataModule(pl.LightningDataModule):
         self.image_names = source.names
 
     def train_dataloader(self) -> DataLoader:
-        g = torch.Generator().manual_seed(self.seed + 1)
-        return DataLoader(TensorDataset(self.train_patches), batch_size=self.batch_size, shuffle=True,
-                          drop_last=len(self.train_patches) > self.batch_size, generator=g)
+        """Shuffled training batches of ``batch_size`` patches per process.
+
+        With ``global_order`` the sampler is a :class:`~torch.utils.data.DistributedSampler`
+        (``shuffle``, seed ``seed + 1``, ``drop_last``) over ``trainer.world_size`` processes —
+        ``num_replicas=1`` in one process — which Lightning keeps and calls ``set_epoch`` on
+        every epoch. Process r takes every W-th entry of the epoch's permutation from r, so the
+        global batch at step t is the contiguous ``perm[t·B:(t+1)·B]`` (B = W · ``batch_size``)
+        whatever W is: ``batch_size=16`` on one device and 8 on each of two see the same
+        patches at every step. Without it, one process shuffles with a seeded torch generator
+        and under DDP Lightning puts its own DistributedSampler (seeded by ``seed_everything``)
+        in its place."""
+        n = len(self.train_patches)
+        data = TensorDataset(self.train_patches, torch.arange(n))
+        if not self.global_order:
+            g = torch.Generator().manual_seed(self.seed + 1)
+            return DataLoader(data, batch_size=self.batch_size, shuffle=True, drop_last=n > self.batch_size,
+                              generator=g)
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=self.seed + 1,
+                                     drop_last=True)
+        return DataLoader(data, batch_size=self.batch_size, sampler=sampler, drop_last=len(sampler) > self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(TensorDataset(self.val_patches), batch_size=max(self.batch_size, 1024))
+        """The held-out patches in order (under DDP Lightning splits them over the processes,
+        repeating a few to make the shares equal when ``n_val`` is not a multiple of them)."""
+        data = TensorDataset(self.val_patches, torch.arange(len(self.val_patches)))
+        return DataLoader(data, batch_size=max(self.batch_size, 1024))
 
     def meta(self) -> dict[str, Any]:
         """What the patches are (stored with an exported prior)."""

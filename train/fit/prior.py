@@ -14,10 +14,23 @@ fitted on training patches (Hyvärinen et al. 2009, §5.3); at the end of ``fit`
 :class:`ExportPrior` callback (added by ``preimage prior fit``) exports the energy with
 :func:`preimage.priors.store.save_prior` into the run directory (and to ``export`` if given),
 with its λ tuned on a training photo.
+
+**Score priors train the same under DDP as in one process** (``--trainer.strategy ddp
+--trainer.devices N``; tested on CPU with two processes, ``tests/train/test_score_ddp.py``): the
+data module gives the same global batch at every step for any number of processes
+(:meth:`PatchDataModule.train_dataloader <preimage.train.fit.patch_data.PatchDataModule.train_dataloader>`),
+each sample's noise level σ and noise ε are drawn from its own generator, seeded by (the data
+seed, the global step, the sample's index in the training set) — by (the data seed, its index)
+for validation, the same at every validation — (:func:`dsm_draws`), the loss is the batch
+mean and DDP averages the gradients, so the updates agree up to float rounding; ``train/loss``
+and ``val/loss`` are logged as the mean over all processes. Energy priors (FoE, ICA) keep
+the torch-generator noise and order their shipped models were trained with, which depend on
+how the batch is split.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from pathlib import Path
@@ -54,6 +67,23 @@ def random_subpatches(x: Tensor, p: int, n: int, generator: torch.Generator) -> 
     return out.permute(0, 3, 1, 2).contiguous()
 
 
+def dsm_draws(index: Tensor, shape: torch.Size | tuple[int, ...], key: tuple[int | str, ...], sigma_min: float,
+              sigma_max: float, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """The DSM noise level σ (B,) and noise ε (B, *shape) of the samples with dataset indices
+    ``index`` (B,): sample i's come from a CPU generator seeded by a hash of (``key``, i), so
+    they are the same in any batch, on any process (σ log-uniform in [``sigma_min``,
+    ``sigma_max``] as :func:`preimage.priors.dsm.log_uniform_sigmas`, then ε ~ N(0, I))."""
+    from preimage.priors.dsm import log_uniform_sigmas
+
+    sigmas, noises = [], []
+    for i in index.tolist():
+        digest = hashlib.blake2b(repr((*key, int(i))).encode(), digest_size=8).digest()
+        g = torch.Generator().manual_seed(int.from_bytes(digest, "little"))
+        sigmas.append(log_uniform_sigmas(1, sigma_min, sigma_max, g, dtype=dtype))
+        noises.append(torch.randn(tuple(shape), generator=g, dtype=dtype))
+    return torch.cat(sigmas), torch.stack(noises)
+
+
 class PriorModule(pl.LightningModule):
     """Score-matching training of ``energy``.
 
@@ -80,6 +110,12 @@ class PriorModule(pl.LightningModule):
         prune: drop experts whose strength α_i‖Pw_i‖² is below this fraction of the largest from
             the exported prior (FoE / ICA; :func:`preimage.priors.prune.prune_experts`; 0: keep
             all); checkpoints keep every expert.
+
+    Batches are ``(patches, indices)`` (:class:`~preimage.train.fit.patch_data.PatchDataModule`).
+    A score prior draws each sample's noise from its index (:func:`dsm_draws`; data seed
+    ``data.seed``) and sets the data module's ``global_order``, so that its training does not
+    depend on how the batch is split over DDP processes (module docstring); given batches
+    without indices it draws from torch's global generator.
     """
 
     def __init__(self, energy: nn.Module, loss: Literal["exact", "sliced", "dsm"] = "exact",
@@ -122,6 +158,7 @@ class PriorModule(pl.LightningModule):
             raise PreimageError(f"the energy has {self.energy.channels} channels but the patches have {c}; "
                                 f"set --model.energy.init_args.channels {c}")
         if self.is_score:  # fully convolutional, no whitening to fit; the space is the data's
+            dm.global_order = True  # the same global batches in one process as in N
             meta = dm.meta() if hasattr(dm, "meta") else {}
             self.energy.layer, self.energy.representation = meta.get("layer"), meta.get("representation")
             return
@@ -136,27 +173,40 @@ class PriorModule(pl.LightningModule):
             self.energy.fit_whitening(sub.to(self.device))
 
     # --- steps -----------------------------------------------------------------------------
-    def _loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def _loss(self, x: Tensor, generator: torch.Generator | None = None, index: Tensor | None = None,
+              key: tuple[int | str, ...] = ()) -> Tensor:
         h = self.hparams
         if self.is_score:
             from preimage.priors.dsm import dsm_score_loss
 
-            return dsm_score_loss(self.energy, x, self.energy.sigma_min, self.energy.sigma_max, generator).loss
+            e = self.energy
+            sigma = noise = None
+            if index is not None:  # split-independent draws (module docstring)
+                sigma, noise = dsm_draws(index, x.shape[1:], key, e.sigma_min, e.sigma_max, x.dtype)
+                sigma, noise = sigma.to(x.device), noise.to(x.device)
+            return dsm_score_loss(e, x, e.sigma_min, e.sigma_max, generator, noise=noise, sigma=sigma).loss
         return score_matching_loss(self.energy, x, h.loss, h.noise_std, h.n_slices, h.curvature, generator)
 
+    def _data_seed(self) -> int:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        return int(getattr(dm, "seed", 0))
+
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
-        loss = self._loss(batch[0])
-        if not torch.isfinite(loss):
+        index = batch[1] if len(batch) > 1 else None
+        loss = self._loss(batch[0], index=index, key=("train", self._data_seed(), int(self.global_step)))
+        mean = self.trainer.strategy.reduce(loss.detach(), reduce_op="mean")  # over all processes (DDP)
+        if not torch.isfinite(mean):  # every process stops, so the run directory is cleaned up
             raise PreimageError(f"score-matching loss diverged (non-finite) at step {self.global_step}; "
                                 "lower --model.lr or raise --model.noise_std")
-        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/loss", mean, prog_bar=True)  # already the global mean: no sync_dist
         return loss
 
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
         g = torch.Generator(self.device).manual_seed(1000 + batch_idx)  # the same noise at every validation
+        index = batch[1] if self.is_score and len(batch) > 1 else None  # score priors: per sample, any split
         with torch.enable_grad():
-            loss = self._loss(batch[0], g)
-        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch[0]))
+            loss = self._loss(batch[0], g, index=index, key=("val", self._data_seed()))
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch[0]), sync_dist=True)
         return loss
 
     def configure_optimizers(self) -> Any:
@@ -189,7 +239,7 @@ class PriorModule(pl.LightningModule):
         second and p×p windows scored per second (a crop of side s holds (s − p + 1)² of them)."""
         dm = self.trainer.datamodule
         seconds = time.perf_counter() - getattr(self, "_t0", time.perf_counter())
-        samples = (int(self.global_step) - getattr(self, "_step0", 0)) * dm.batch_size
+        samples = (int(self.global_step) - getattr(self, "_step0", 0)) * dm.batch_size * self.trainer.world_size
         windows = samples * (dm.patch_size - getattr(self.energy, "patch_size", 1) + 1) ** 2
         return {"train_seconds": seconds, "samples_per_second": samples / max(seconds, 1e-9),
                 "windows_per_second": windows / max(seconds, 1e-9)}
