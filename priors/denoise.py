@@ -6,6 +6,11 @@
 - :func:`map_denoise` — any energy with ``value_and_grad``: L-BFGS with a strong-Wolfe line
   search on the batch's summed objective (items are independent, so the sum's minimiser is
   every item's minimiser); gradients in closed form, no autograd.
+- :func:`red_denoise` — a score prior (gradient only, no energy) by regularisation by denoising
+  (Romano, Elad & Milanfar, SIAM J. Imaging Sci. 2017, the fixed-point iteration): the
+  stationarity condition (x − y)/σ² = λ s(x, σ_p) = λ (D(x, σ_p) − x)/σ_p² solved by
+  x ← (y/σ² + (λ/σ_p²) D(x, σ_p)) / (1/σ² + λ/σ_p²); σ_p defaults to σ. One pass of D (the MMSE
+  estimate, Tweedie) is ``ScorePrior.denoise`` itself.
 - :func:`epll_denoise` — the GMM prior by EPLL's half-quadratic splitting (Zoran & Weiss 2011,
   §2.1, Eq. 4–5): for β in σ⁻²·(1, 4, 8, 16, 32), alternate
   z_i = Wiener estimate of the patch P_i x under the MAP component k_i = argmax_k π_k N(P_i x; μ_k, Σ_k + β⁻¹I)
@@ -87,6 +92,20 @@ def epll_denoise(gmm: GMMPatchPrior, y: Tensor, sigma: float, lam: float = 1.0,
                 m = patches.mean(2, keepdim=True)
                 z = _wiener_patches(gmm, (patches - m).reshape(-1, gmm.dim), beta).reshape(patches.shape) + m
                 x = (y / sigma ** 2 + lam * beta * fold_patches(z, size, p)) / (1.0 / sigma ** 2 + lam * beta * count)
+    return x
+
+
+def red_denoise(prior, y: Tensor, sigma: float, lam: float = 1.0, iters: int = 20,
+                sigma_prior: float | None = None) -> Tensor:
+    """RED's fixed-point iteration with a score prior's denoiser D (module docstring), started
+    at y; ``sigma_prior`` σ_p the noise level D is run at (default σ). Converges for a
+    non-expansive D since the update is a contraction with factor λσ²/(σ_p² + λσ²) < 1."""
+    sp = float(sigma if sigma_prior is None else sigma_prior)
+    a, b = 1.0 / sigma ** 2, lam / sp ** 2
+    x = y.clone()
+    with torch.no_grad():
+        for _ in range(int(iters)):
+            x = (a * y + b * prior.denoise(x, sp)) / (a + b)
     return x
 
 

@@ -184,3 +184,21 @@ def test_bad_input_is_one_clear_error():
         with pytest.raises(PreimageError, match=match) as info:
             fn()
         assert "\n" not in str(info.value)
+
+
+def test_red_denoising_with_a_gaussian_score_prior_is_the_map_under_the_smoothed_gaussian():
+    """RED's fixed point (x − y)/σ² = λ s(x, σ_p) with the exact Gaussian denoiser is the MAP
+    estimate under the prior N(μ, (Σ + σ_p²I)/λ): (I/σ² + λC⁻¹) x = y/σ² + λC⁻¹μ, C = Σ + σ_p²I."""
+    from preimage.priors.denoise import red_denoise
+
+    sigma, lam = 0.3, 2.0
+    m = mmse_denoiser(sigma)
+    y = gaussian_pixels(3, torch.Generator().manual_seed(5)) + sigma * torch.randn(
+        3, 2, 4, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    x = red_denoise(m, y, sigma, lam, iters=120)
+    c_inv = torch.linalg.inv(COV + sigma ** 2 * torch.eye(2, dtype=torch.float64))
+    lhs = torch.eye(2, dtype=torch.float64) / sigma ** 2 + lam * c_inv
+    rhs = y.permute(0, 2, 3, 1) / sigma ** 2 + lam * (c_inv @ MU)
+    want = torch.linalg.solve(lhs, rhs.unsqueeze(-1)).squeeze(-1).permute(0, 3, 1, 2)
+    torch.testing.assert_close(x, want, rtol=1e-9, atol=1e-9)
+    assert not torch.allclose(x, m.denoise(y, sigma))                          # not one pass of D

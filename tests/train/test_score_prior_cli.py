@@ -75,6 +75,28 @@ def test_denoise_with_a_score_prior_is_one_pass_of_d(grey_score, tmp_path, capsy
     assert abs(got - ref) < 1e-4
 
 
+def test_denoise_route_red_is_reds_fixed_point_and_refused_for_an_energy(grey_score, tmp_path, capsys):
+    import json
+
+    from preimage.priors.denoise import red_denoise
+    from preimage.priors.store import load_prior
+    from preimage.representations import load_image
+    from preimage.train.analysis.denoise import add_noise, prepare
+
+    assert main(["prior", "denoise", "--prior", str(grey_score), "--image", "coffee", "--crop", "32", "--lam", "0.5",
+                 "--route", "red", "--out", str(tmp_path / "a")]) == 0
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    metrics = json.loads((run / "metrics.json").read_text())
+    x = prepare(load_image("coffee"), 1, 32)
+    d = red_denoise(load_prior(grey_score).energy, add_noise(x, 25.0, 0)[None], 25 / 255, 0.5)[0]
+    ref = 10 * np.log10(1 / float((d.clamp(0, 1) - x).double().pow(2).mean()))
+    assert metrics["route"] == "red" and abs(metrics["images"]["coffee"]["psnr_after"] - ref) < 1e-4
+    rc = main(["prior", "denoise", "--prior", "foe-grey", "--image", "coffee", "--crop", "32", "route=red",
+               "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "score priors" in err[0] and not (tmp_path / "b").exists()
+
+
 def test_langevin_samples_are_seeded_and_reproducible(grey_score, tmp_path, capsys):
     args = [*HOG, "repeats=2", "method.name=langevin", "method.levels=2", "method.steps_per_level=3",
             "priors.s.type=learned", f"priors.s.prior={grey_score}", "priors.s.weight=1"]

@@ -65,14 +65,22 @@ def prepare(image: Tensor, channels: int, crop: int | None) -> Tensor:
     return x.contiguous()
 
 
-def denoise_image(energy, y: Tensor, sigma255: float, lam: float, steps: int = 200) -> Tensor:
+def denoise_image(energy, y: Tensor, sigma255: float, lam: float, steps: int = 200, route: str = "auto") -> Tensor:
     """One noisy (C, H, W) image in [0, 1] units denoised: the MAP estimate with an energy, or one
     pass of a score prior's denoiser D(y, σ) (its minimum-MSE estimate: Miyasawa 1961, Tweedie;
-    the score prior is trained for exactly this, Kadkhodaie & Simoncelli 2021)."""
-    from preimage.priors.denoise import denoise
+    the score prior is trained for exactly this, Kadkhodaie & Simoncelli 2021), or with
+    ``route="red"`` RED's fixed point with the score prior at weight λ
+    (:func:`preimage.priors.denoise.red_denoise`)."""
+    from preimage.priors.denoise import denoise, red_denoise
 
+    score = not getattr(energy, "has_energy", True)
+    if route != "auto" and not score:
+        raise PreimageError(f"route {route!r} is for score priors; this prior has an energy, so it is denoised by "
+                            "MAP (or EPLL); leave route=auto")
     with torch.no_grad():
-        if not getattr(energy, "has_energy", True):
+        if score and route == "red":
+            return red_denoise(energy, y[None].float(), sigma255 / 255.0, lam)[0]
+        if score:
             return energy.denoise(y[None].float(), sigma255 / 255.0)[0]
         return denoise(energy, y[None].float(), sigma255 / 255.0, lam, steps)[0]
 
@@ -134,14 +142,17 @@ def denoise_command(args: DenoiseConfig) -> int:
     images = [(n, prepare(img, loaded.energy.channels, args.crop)) for n, img in resolve_images(args.image)]
     for n, x in images:
         loaded.energy.check_input(x[None])
-    out = {"prior": str(args.prior), "kind": loaded.meta.get("kind"), "lam": lam, "sigma": args.sigma,
+    if args.route != "auto" and getattr(loaded.energy, "has_energy", True):
+        raise PreimageError(f"route={args.route} is for score priors; {args.prior} has an energy, so it is denoised "
+                            "by MAP (or EPLL); leave route=auto")
+    out = {"prior": str(args.prior), "kind": loaded.meta.get("kind"), "lam": lam, "sigma": args.sigma, "route": args.route,
            "seed": args.seed, "crop": args.crop, "images": {}}
     rows = []
     with run_directory(args.out, f"denoise-{Path(str(args.prior)).stem}") as rd:
         for i, (name, x) in enumerate(images):
             y = add_noise(x, args.sigma, args.seed + i)
             t = time.perf_counter()
-            d = denoise_image(loaded.energy, y, args.sigma, lam)
+            d = denoise_image(loaded.energy, y, args.sigma, lam, route=args.route)
             m = {"psnr_before": psnr(y, x), "ssim_before": ssim(y, x), "psnr_after": psnr(d, x),
                  "ssim_after": ssim(d, x), "seconds": time.perf_counter() - t}
             out["images"][name] = m

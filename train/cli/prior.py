@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     den.add_argument("--crop", default=None, help="denoise the centre SIZE×SIZE crop of each image")
     den.add_argument("--seed", default=None, help="seed of the noise (default 0)")
     den.add_argument("--out", default=None, help="parent folder of the run directory (default: runs)")
+    den.add_argument("--route", default=None, help="auto (MAP/EPLL for an energy, one pass of D for a score prior), "
+                                                   "one-pass or red (score priors: RED's fixed point, weight λ)")
     den.add_argument("overrides", nargs="*", metavar="key=value", help="the same options as key=value, e.g. sigma=50")
     sub.add_parser("list", help="list the shipped priors with what they are")
 
@@ -59,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         from preimage.train.config.denoise import denoise_config
 
         move_overrides(args, ("image",))
-        options = {k: (yaml.safe_load(v) if isinstance(v, str) and k not in ("prior", "out") else v)
-                   for k in ("prior", "image", "sigma", "lam", "crop", "seed", "out") for v in [getattr(args, k)]}
+        options = {k: (yaml.safe_load(v) if isinstance(v, str) and k not in ("prior", "out", "route") else v)
+                   for k in ("prior", "image", "sigma", "lam", "crop", "seed", "out", "route") for v in [getattr(args, k)]}
         return denoise_command(denoise_config(options, args.overrides))
     return _list()
 

@@ -4,7 +4,7 @@ so ``--sigma nan`` and ``sigma=nan`` get the same one-line error)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Sequence
+from typing import Annotated, Any, Literal, Sequence
 
 from preimage.train.config.types import NonNegInt, PosFloat, PosInt, Range
 from preimage.train.config.validate import from_data
@@ -16,7 +16,9 @@ Sigma255 = Annotated[float, Range(gt=0, le=255)]
 class DenoiseConfig:
     """``prior``: a shipped name, .pt or .ckpt; ``image``: files, folders or bundled photos;
     ``sigma``: noise std on the 0–255 scale; ``lam``: λ (null: the prior's own); ``crop``: the
-    centre SIZE×SIZE crop; ``seed``: of the noise; ``out``: parent of the run directory."""
+    centre SIZE×SIZE crop; ``seed``: of the noise; ``out``: parent of the run directory;
+    ``route``: ``auto`` (MAP / EPLL for an energy, one pass of D for a score prior),
+    ``one-pass`` or ``red`` (score priors only: RED's fixed point, λ weighting the prior)."""
 
     prior: str
     image: list[str]
@@ -25,6 +27,7 @@ class DenoiseConfig:
     crop: PosInt | None = None
     seed: NonNegInt = 0
     out: str = "runs"
+    route: Literal["auto", "one-pass", "red"] = "auto"
 
 
 def denoise_config(options: dict[str, Any], overrides: Sequence[str] = ()) -> DenoiseConfig:
