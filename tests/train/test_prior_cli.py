@@ -34,6 +34,8 @@ def tiny(cfg: Path, photo: Path) -> list[str]:
     args = ["--data.images", f"[{photo}]", "--data.n_train", "64", "--data.n_val", "16"]
     if data.get("representation") is None:
         args += ["--data.patch_size", str(min(int(data.get("patch_size", 8)), 12))]
+    elif data.get("patch_size") is not None:  # a score prior's windows: the tiny photo's deep maps are ~20 wide
+        args += ["--data.patch_size", str(min(int(data["patch_size"]), 8))]
     return args
 
 
