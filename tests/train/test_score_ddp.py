@@ -19,7 +19,7 @@ from preimage.train.fit.patch_data import PatchDataModule
 from preimage.train.fit.prior import dsm_draws
 
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1", WANDB_MODE="offline")
-TINY = ["--config", "score-grey", "model.energy.init_args.features=4", "model.energy.init_args.depth=3",
+TINY = ["--config", "score-grey", "model.energy.init_args.features=4", "model.energy.init_args.depth=4",
         "model.energy.init_args.dilations=null", "data.patch_size=16", "data.n_train=64", "data.n_val=16",
         "data.images=[astronaut]", "trainer.max_steps=6", "trainer.log_every_n_steps=1",
         "trainer.val_check_interval=3", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
