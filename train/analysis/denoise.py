@@ -65,6 +65,15 @@ def prepare(image: Tensor, channels: int, crop: int | None) -> Tensor:
     return x.contiguous()
 
 
+def check_route(energy, route: str, name: str = "this prior") -> bool:
+    """Whether ``energy`` is a score prior; one clear error for a score-only ``route`` on an energy."""
+    score = not getattr(energy, "has_energy", True)
+    if route != "auto" and not score:
+        raise PreimageError(f"route={route} is for score priors; {name} has an energy, so it is denoised by MAP "
+                            "(or EPLL); leave route=auto")
+    return score
+
+
 def denoise_image(energy, y: Tensor, sigma255: float, lam: float, steps: int = 200, route: str = "auto") -> Tensor:
     """One noisy (C, H, W) image in [0, 1] units denoised: the MAP estimate with an energy, or one
     pass of a score prior's denoiser D(y, σ) (its minimum-MSE estimate: Miyasawa 1961, Tweedie;
@@ -73,10 +82,7 @@ def denoise_image(energy, y: Tensor, sigma255: float, lam: float, steps: int = 2
     (:func:`preimage.priors.denoise.red_denoise`)."""
     from preimage.priors.denoise import denoise, red_denoise
 
-    score = not getattr(energy, "has_energy", True)
-    if route != "auto" and not score:
-        raise PreimageError(f"route {route!r} is for score priors; this prior has an energy, so it is denoised by "
-                            "MAP (or EPLL); leave route=auto")
+    score = check_route(energy, route)
     with torch.no_grad():
         if score and route == "red":
             return red_denoise(energy, y[None].float(), sigma255 / 255.0, lam)[0]
@@ -142,9 +148,7 @@ def denoise_command(args: DenoiseConfig) -> int:
     images = [(n, prepare(img, loaded.energy.channels, args.crop)) for n, img in resolve_images(args.image)]
     for n, x in images:
         loaded.energy.check_input(x[None])
-    if args.route != "auto" and getattr(loaded.energy, "has_energy", True):
-        raise PreimageError(f"route={args.route} is for score priors; {args.prior} has an energy, so it is denoised "
-                            "by MAP (or EPLL); leave route=auto")
+    check_route(loaded.energy, args.route, str(args.prior))  # before the run directory
     out = {"prior": str(args.prior), "kind": loaded.meta.get("kind"), "lam": lam, "sigma": args.sigma, "route": args.route,
            "seed": args.seed, "crop": args.crop, "images": {}}
     rows = []

@@ -196,8 +196,8 @@ class PriorModule(pl.LightningModule):
         loss = self._loss(batch[0], index=index, key=("train", self._data_seed(), int(self.global_step)))
         mean = self.trainer.strategy.reduce(loss.detach(), reduce_op="mean")  # over all processes (DDP)
         if not torch.isfinite(mean):  # every process stops, so the run directory is cleaned up
-            raise PreimageError(f"score-matching loss diverged (non-finite) at step {self.global_step}; "
-                                "lower --model.lr or raise --model.noise_std")
+            fix = "lower --model.lr" if self.is_score else "lower --model.lr or raise --model.noise_std"
+            raise PreimageError(f"score-matching loss diverged (non-finite) at step {self.global_step}; {fix}")
         self.log("train/loss", mean, prog_bar=True)  # already the global mean: no sync_dist
         return loss
 
