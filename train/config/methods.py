@@ -3,7 +3,7 @@
 
 - ``method: optimisation`` (the default) — the objective minimised by the job's optimiser;
 - ``method: {name: hoggle, model: NAME}`` — HOGgle's paired dictionaries for HOG;
-- ``method: {name: langevin, levels, steps_per_level, f_max, eps}`` — samples of pre-images
+- ``method: {name: langevin, levels, steps_per_level, f_max, eps, momentum, step_power}`` — samples of pre-images
   drawn by annealed Langevin dynamics with the job's objective and score priors;
 
 - ``method: {name: inverter, checkpoint: auto}`` — x* = g(Φ₀), one forward pass of a trained
@@ -41,12 +41,18 @@ class LangevinMethod(MethodVariant):
     weighted by ``objective.weight`` = λ, score priors as gradient-only terms at the image or at
     layers), by annealed Langevin dynamics (Song & Ermon 2019, Alg. 1): ``levels`` noise levels
     from ``f_max`` × each score term's ``sigma`` down to it, ``steps_per_level`` steps of size
-    ``eps`` · f² (0–255 units squared) each. One sample per restart (``repeats`` = N samples)."""
+    ``eps`` · f^``step_power`` (0–255 units squared) each; ``momentum`` μ > 0 makes the chain
+    underdamped (SGHMC-style kinetic Langevin, friction 1 − μ: flat directions move 1/(1 − μ)
+    times faster); ``decay`` ``[[multiplier, steps], …]`` multiplies the step (the segments add up
+    to levels × steps_per_level). One sample per restart (``repeats`` = N samples)."""
 
     levels: PosInt = 10
     steps_per_level: PosInt = 20
     f_max: Annotated[float, Range(ge=1)] = 10.0
     eps: PosFloat = 0.05
+    momentum: Annotated[float, Range(ge=0, lt=1)] = 0.0
+    step_power: float = 2.0
+    decay: list[list[float]] | None = None
 
 
 @register_variant("method", "hoggle")

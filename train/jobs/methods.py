@@ -109,7 +109,8 @@ def run_langevin(job: Any, callbacks: Sequence[Any]) -> InversionResult:
 
     m = job.method
     units = job.representation.convention.units_per_255
-    schedule = LangevinSchedule.geometric(m.f_max, m.levels, m.steps_per_level, m.eps * units ** 2)
+    schedule = LangevinSchedule.geometric(m.f_max, m.levels, m.steps_per_level, m.eps * units ** 2, m.momentum,
+                                          m.step_power, m.decay)
     return langevin(job.objective, job.init, schedule, seed=job.config.seed, callbacks=callbacks, box=job.box)
 
 
