@@ -89,8 +89,9 @@ def test_underdamped_langevin_has_the_chains_exact_stationary_covariance():
     """With momentum μ the chain u ← μu − (α/2)P(x − m) + √((1 − μ)α) ξ, x ← x + u is linear:
     z = (x − m, u) ← M z + B ξ with M = [[I − αP/2, μI], [−αP/2, μI]], B = √((1 − μ)α)[I; I], so
     its stationary covariance S solves S = M S Mᵀ + BBᵀ (solved here by vectorisation). The
-    samples' mean is the posterior mean and their covariance S's x block within 0.015 (observed ≤ 0.008, seeds 0–2); S_xx
-    differs from the target P⁻¹ by 0.042, the discretisation bias at this step."""
+    samples' mean is the posterior mean and their covariance S's x block within 0.015
+    (observed ≤ 0.008, seeds 0–2); S_xx differs from the target P⁻¹ by 0.042, the discretisation
+    bias at this step."""
     obj, p, mean = _linear_gaussian_case()
     mu = 0.7
     alpha = 1.2 / float(torch.linalg.eigvalsh(p).max())
