@@ -10,17 +10,22 @@ seeded per crop. Methods:
   (astronaut, grey 128×128 centre crop) over a log grid;
 - BM3D (the ``bm3d`` package, σ known), if installed.
 
+Score priors denoise by one pass of D; with ``--ensemble`` each also gets a second row, "×8
+ensemble": D averaged over the 8 rotations × flips of the crop, each undone
+(:func:`preimage.priors.denoise.ensemble_denoise`; 8 passes, as its s / crop shows).
+
 ``--colour`` keeps the crops in RGB for colour priors (``foe-rgb``, ``ica-rgb``, ``gmm-rgb`` or
 prior files): TV denoises each channel (scikit-image's ``channel_axis``; weight tuned on the
 colour astronaut crop) and BM3D is left out.
 
-Usage: python benchmarks/bench_denoise.py [--priors foe-grey gmm-grey] [--sigma 25] [--crops 3] [--colour]
+Usage: python benchmarks/bench_denoise.py [--priors foe-grey gmm-grey] [--sigma 25] [--crops 3] [--colour] [--ensemble]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import time
@@ -72,7 +77,8 @@ def bm3d_denoise(y: torch.Tensor, sigma: float) -> torch.Tensor | None:
     return torch.from_numpy(np.asarray(bm3d.bm3d(y[0].double().numpy(), sigma / 255.0)))[None].float()
 
 
-def run(priors: list[str], sigma: float, n_crops: int, with_bm3d: bool = True, grey: bool = True) -> dict:
+def run(priors: list[str], sigma: float, n_crops: int, with_bm3d: bool = True, grey: bool = True,
+        ensemble: bool = False) -> dict:
     from preimage.priors.store import load_prior
 
     crops = held_out_crops(n_crops, grey=grey)
@@ -95,7 +101,12 @@ def run(priors: list[str], sigma: float, n_crops: int, with_bm3d: bool = True, g
         evaluate("BM3D", lambda y: bm3d_denoise(y, sigma))
     for name in priors:
         loaded = load_prior(name)
-        evaluate(f"{name} (λ {loaded.lam:.3g})", lambda y: denoise_image(loaded.energy, y, sigma, loaded.lam))
+        score = not getattr(loaded.energy, "has_energy", True)
+        label = f"{name} (one pass of D)" if score else f"{name} (λ {loaded.lam:.3g})"
+        evaluate(label, lambda y: denoise_image(loaded.energy, y, sigma, loaded.lam))
+        if score and ensemble:
+            evaluate(f"{name} (×8 ensemble)", lambda y: denoise_image(loaded.energy, y, sigma, loaded.lam,
+                                                                      route="ensemble"))
     return {"crops": [n for n, _ in crops], "sigma": sigma, "rows": rows}
 
 
@@ -123,6 +134,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a shared, loaded machine)")
     ap.add_argument("--skip-bm3d", action="store_true", help="leave BM3D out (slow on a loaded machine)")
     ap.add_argument("--speed", action="store_true", help="only print the training speed of the shipped priors")
+    ap.add_argument("--ensemble", action="store_true",
+                    help="score priors also as their x8 self-ensemble (mean of D over 4 rotations x 2 flips)")
     ap.add_argument("--colour", action="store_true", help="RGB crops, for colour priors (TV jointly over channels, no BM3D)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -134,11 +147,12 @@ def main() -> None:
     from pathlib import Path
 
     priors = [p for p in args.priors if p in list_priors() or Path(p).is_file()]
-    res = run(priors, args.sigma, args.crops, not args.skip_bm3d, not args.colour)
+    res = run(priors, args.sigma, args.crops, not args.skip_bm3d, not args.colour, args.ensemble)
     cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | cut -d: -f2"], capture_output=True,
                          text=True).stdout.strip() or platform.processor()
     print(f"{len(res['crops'])} held-out 128x128 {'colour' if args.colour else 'grey'} crops, sigma {args.sigma:g}; CPU {cpu}; "
-          f"{time.strftime('%Y-%m-%d')}")
+          f"{args.threads} torch thread(s); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+          f"load average {os.getloadavg()[0]:.2f}")
     tv = next(v for k, v in res["rows"].items() if k.startswith("TV"))
     bm = res["rows"].get("BM3D")
     print("| method | PSNR (dB) | SSIM | vs TV (dB) | vs BM3D (dB) | s / crop |")

@@ -11,6 +11,11 @@
   stationarity condition (x − y)/σ² = λ s(x, σ_p) = λ (D(x, σ_p) − x)/σ_p² solved by
   x ← (y/σ² + (λ/σ_p²) D(x, σ_p)) / (1/σ² + λ/σ_p²); σ_p defaults to σ. One pass of D (the MMSE
   estimate, Tweedie) is ``ScorePrior.denoise`` itself.
+- :func:`ensemble_denoise` — a score prior's geometric self-ensemble (×8; Timofte, Rothe & Van Gool,
+  CVPR 2016, §3.2; Lim et al., CVPRW 2017, §4.2): x̂ = ⅛ Σ_g g⁻¹ D(g y, σ) over the dihedral group
+  D₄ of the square (4 rotations by 90° × an optional left-right flip, :func:`dihedral`). Gaussian
+  noise is invariant under g, so each term is a denoiser of y; their mean is equivariant by
+  construction, and for an already equivariant D it is D itself. It costs 8 passes of D.
 - :func:`epll_denoise` — the GMM prior by EPLL's half-quadratic splitting (Zoran & Weiss 2011,
   §2.1, Eq. 4–5): for β in σ⁻²·(1, 4, 8, 16, 32), alternate
   z_i = Wiener estimate of the patch P_i x under the MAP component k_i = argmax_k π_k N(P_i x; μ_k, Σ_k + β⁻¹I)
@@ -29,8 +34,28 @@ from torch import Tensor
 
 from preimage.priors.gmm import GMMPatchPrior
 from preimage.priors.learned import PatchEnergy, fold_patches, patches_of
+from preimage.representations.errors import PreimageError
 
 EPLL_BETAS = (1.0, 4.0, 8.0, 16.0, 32.0)
+#: The order of the dihedral group D₄ of the square: element k is rot90^(k mod 4), then a flip if k ≥ 4.
+DIHEDRAL = 8
+
+
+def dihedral(x: Tensor, k: int) -> Tensor:
+    """Element ``k`` (0…7) of D₄ on the last two axes of ``x``: rotate by k·90° (mod 4), then
+    flip left-right if k ≥ 4. Odd rotations swap H and W."""
+    if not 0 <= int(k) < DIHEDRAL:
+        raise PreimageError(f"dihedral element k must be 0…7 (4 rotations × flip), got {k}")
+    x = torch.rot90(x, int(k) % 4, (-2, -1))
+    return x.flip(-1) if k >= 4 else x
+
+
+def undo_dihedral(x: Tensor, k: int) -> Tensor:
+    """The inverse of :func:`dihedral`: ``undo_dihedral(dihedral(x, k), k) == x`` exactly."""
+    if not 0 <= int(k) < DIHEDRAL:
+        raise PreimageError(f"dihedral element k must be 0…7 (4 rotations × flip), got {k}")
+    x = x.flip(-1) if k >= 4 else x
+    return torch.rot90(x, -(int(k) % 4), (-2, -1))
 
 
 def map_objective(energy: PatchEnergy, x: Tensor, y: Tensor, sigma: float, lam: float) -> tuple[Tensor, Tensor]:
@@ -107,6 +132,26 @@ def red_denoise(prior, y: Tensor, sigma: float, lam: float = 1.0, iters: int = 2
         for _ in range(int(iters)):
             x = (a * y + b * prior.denoise(x, sp)) / (a + b)
     return x
+
+
+def ensemble_denoise(prior, y: Tensor, sigma, transforms: int = DIHEDRAL) -> Tensor:
+    """The geometric self-ensemble ⅛ Σ_g g⁻¹ D(g y, σ) of a score prior's denoiser D (module
+    docstring) on (B, C, H, W) ``y``; ``transforms``: the first 1, 2, 4 or 8 elements of D₄ in
+    :func:`dihedral`'s order (1: one pass of D; 8: the whole group).  Any H, W: an odd
+    rotation of a non-square input is a (B, C, W, H) input, and D is fully convolutional."""
+    if not callable(getattr(prior, "denoise", None)) or getattr(prior, "has_energy", True):
+        raise PreimageError(f"the self-ensemble averages a score prior's denoiser D(z, sigma); "
+                            f"{type(prior).__name__} has none; give a score prior (e.g. score-grey)")
+    if not isinstance(y, Tensor) or y.dim() != 4:
+        raise PreimageError(f"the self-ensemble denoises (B, C, H, W) batches, got "
+                            f"{tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__}; add a batch axis")
+    if int(transforms) not in (1, 2, 4, DIHEDRAL):
+        raise PreimageError(f"transforms must be 1, 2, 4 or 8 (elements of the dihedral group), got {transforms}")
+    with torch.no_grad():
+        out = prior.denoise(y, sigma)
+        for k in range(1, int(transforms)):
+            out += undo_dihedral(prior.denoise(dihedral(y, k), sigma), k)
+    return out / int(transforms)
 
 
 def denoise(energy: PatchEnergy, y: Tensor, sigma: float, lam: float = 1.0, steps: int = 200) -> Tensor:

@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from preimage.train.fit.patch_data import PatchDataModule
-from preimage.train.fit.prior import dsm_draws
+from preimage.train.fit.prior import dihedral_draws, dsm_draws
 
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1", WANDB_MODE="offline")
 TINY = ["--config", "score-grey", "model.energy.init_args.features=4", "model.energy.init_args.depth=4",
@@ -37,6 +38,46 @@ def test_dsm_draws_belong_to_the_sample_not_to_its_batch():
     for other in (("train", 0, 4), ("train", 1, 3), ("val", 0)):  # another step, data seed or stream
         s, n = dsm_draws(index, (1, 4, 4), other, 0.01, 0.4)
         assert not torch.equal(s, sigma) and not torch.equal(n, noise)
+
+
+def test_dihedral_draws_belong_to_the_sample_not_to_its_batch():
+    index = torch.arange(64)
+    key = ("train", 0, 3)
+    k = dihedral_draws(index, key)
+    perm = torch.randperm(64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.cat([dihedral_draws(index[perm[:20]], key), dihedral_draws(index[perm[20:]], key)]),
+                       k[perm])
+    assert set(k.tolist()) == set(range(8)) and not torch.equal(dihedral_draws(index, ("train", 0, 4)), k)
+
+
+def test_augmented_dsm_step_is_dsm_on_the_rotated_patches_and_energies_refuse_it():
+    from preimage.priors.denoise import dihedral
+    from preimage.priors.dsm import dsm_score_loss
+    from preimage.priors.foe import FieldOfExperts
+    from preimage.priors.score import ScoreDenoiser
+    from preimage.representations.errors import PreimageError
+    from preimage.train.fit.prior import PriorModule
+
+    torch.manual_seed(0)
+    e = ScoreDenoiser(channels=1, features=4, depth=3, sigma_min=0.02, sigma_max=0.3)
+    with torch.no_grad():
+        e.convs[-1].weight.normal_(0, 0.3)
+    x, index, key = torch.rand(6, 1, 8, 8), torch.tensor([4, 9, 0, 33, 2, 7]), ("train", 0, 5)
+    sigma, noise = dsm_draws(index, (1, 8, 8), key, 0.02, 0.3)
+    k = dihedral_draws(index, key)
+    rotated = torch.stack([dihedral(xi, int(ki)) for xi, ki in zip(x, k)])
+    assert not torch.equal(rotated, x)
+    on = PriorModule(e, loss="dsm", augment="dihedral")
+    want = dsm_score_loss(e, rotated, 0.02, 0.3, noise=noise, sigma=sigma).loss
+    torch.testing.assert_close(on._loss(x, index=index, key=key, augment=True), want, rtol=0, atol=0)
+    plain = dsm_score_loss(e, x, 0.02, 0.3, noise=noise, sigma=sigma).loss
+    assert not torch.allclose(want, plain)
+    torch.testing.assert_close(on._loss(x, index=index, key=key), plain, rtol=0, atol=0)  # validation: as cut
+    off = PriorModule(e, loss="dsm")  # the default: the patches as cut
+    torch.testing.assert_close(off._loss(x, index=index, key=key, augment=True), plain, rtol=0, atol=0)
+    with pytest.raises(PreimageError) as err:
+        PriorModule(FieldOfExperts(n_experts=2, patch_size=3, channels=1), augment="dihedral")
+    assert "score priors" in str(err.value) and "model.augment=none" in str(err.value)
 
 
 def _global_batches(dm: PatchDataModule, world: int, epoch: int) -> list[torch.Tensor]:
@@ -80,11 +121,13 @@ def _curve(run: Path, column: str) -> dict[int, float]:
         return {int(r["step"]): float(r[column]) for r in csv.DictReader(f) if r[column]}
 
 
-def test_ddp_on_two_processes_gives_the_loss_curve_and_weights_of_one(tmp_path):
+@pytest.mark.parametrize("augment", ["none", pytest.param("dihedral", marks=pytest.mark.slow)])
+def test_ddp_on_two_processes_gives_the_loss_curve_and_weights_of_one(tmp_path, augment):
     from preimage.priors.store import load_prior
 
-    one = _fit(tmp_path / "one", "data.batch_size=16", "trainer.devices=1")
-    two = _fit(tmp_path / "two", "data.batch_size=8", "trainer.devices=2", "--trainer.strategy", "ddp")
+    aug = f"model.augment={augment}"
+    one = _fit(tmp_path / "one", "data.batch_size=16", "trainer.devices=1", aug)
+    two = _fit(tmp_path / "two", "data.batch_size=8", "trainer.devices=2", "--trainer.strategy", "ddp", aug)
     for column, steps in (("train/loss", list(range(6))), ("val/loss", [2, 5])):
         a, b = _curve(one, column), _curve(two, column)
         assert sorted(a) == sorted(b) == steps, (column, a, b)

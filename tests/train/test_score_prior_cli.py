@@ -97,6 +97,32 @@ def test_denoise_route_red_is_reds_fixed_point_and_refused_for_an_energy(grey_sc
     assert rc == 2 and len(err) == 1 and "score priors" in err[0] and not (tmp_path / "b").exists()
 
 
+def test_denoise_route_ensemble_is_the_self_ensemble_and_refused_for_an_energy(grey_score, tmp_path, capsys):
+    import json
+
+    from preimage.priors.denoise import ensemble_denoise
+    from preimage.priors.store import load_prior
+    from preimage.representations import load_image
+    from preimage.train.analysis.denoise import add_noise, prepare
+
+    assert main(["prior", "denoise", "--prior", str(grey_score), "--image", "coffee", "--crop", "32",
+                 "route=ensemble", "--out", str(tmp_path / "a")]) == 0
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    metrics = json.loads((run / "metrics.json").read_text())
+    x = prepare(load_image("coffee"), 1, 32)
+    y = add_noise(x, 25.0, 0)
+    energy = load_prior(grey_score).energy
+    d = ensemble_denoise(energy, y[None], 25 / 255)[0]
+    ref = 10 * np.log10(1 / float((d.clamp(0, 1) - x).double().pow(2).mean()))
+    one = 10 * np.log10(1 / float((energy.denoise(y[None], 25 / 255)[0].clamp(0, 1) - x).double().pow(2).mean()))
+    got = metrics["images"]["coffee"]["psnr_after"]
+    assert metrics["route"] == "ensemble" and abs(got - ref) < 1e-4 and abs(got - one) > 1e-4
+    rc = main(["prior", "denoise", "--prior", "foe-grey", "--image", "coffee", "--crop", "32", "--route", "ensemble",
+               "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "score priors" in err[0] and not (tmp_path / "b").exists()
+
+
 def test_langevin_samples_are_seeded_and_reproducible(grey_score, tmp_path, capsys):
     args = [*HOG, "repeats=2", "method.name=langevin", "method.levels=2", "method.steps_per_level=3",
             "priors.s.type=learned", f"priors.s.prior={grey_score}", "priors.s.weight=1"]

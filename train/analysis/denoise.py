@@ -79,13 +79,17 @@ def denoise_image(energy, y: Tensor, sigma255: float, lam: float, steps: int = 2
     pass of a score prior's denoiser D(y, σ) (its minimum-MSE estimate: Miyasawa 1961, Tweedie;
     the score prior is trained for exactly this, Kadkhodaie & Simoncelli 2021), or with
     ``route="red"`` RED's fixed point with the score prior at weight λ
-    (:func:`preimage.priors.denoise.red_denoise`)."""
-    from preimage.priors.denoise import denoise, red_denoise
+    (:func:`preimage.priors.denoise.red_denoise`), or with ``route="ensemble"`` the mean of D over
+    the 8 rotations and flips of y, each undone (:func:`preimage.priors.denoise.ensemble_denoise`;
+    8 passes of D)."""
+    from preimage.priors.denoise import denoise, ensemble_denoise, red_denoise
 
     score = check_route(energy, route)
     with torch.no_grad():
         if score and route == "red":
             return red_denoise(energy, y[None].float(), sigma255 / 255.0, lam)[0]
+        if score and route == "ensemble":
+            return ensemble_denoise(energy, y[None].float(), sigma255 / 255.0)[0]
         if score:
             return energy.denoise(y[None].float(), sigma255 / 255.0)[0]
         return denoise(energy, y[None].float(), sigma255 / 255.0, lam, steps)[0]

@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     den.add_argument("--seed", default=None, help="seed of the noise (default 0)")
     den.add_argument("--out", default=None, help="parent folder of the run directory (default: runs)")
     den.add_argument("--route", default=None, help="auto (MAP/EPLL for an energy, one pass of D for a score prior), "
-                                                   "one-pass or red (score priors: RED's fixed point, weight λ)")
+                                                   "one-pass, red (score priors: RED's fixed point, weight λ) or "
+                                                   "ensemble (score priors: D averaged over 8 rotations/flips)")
     den.add_argument("overrides", nargs="*", metavar="key=value", help="the same options as key=value, e.g. sigma=50")
     sub.add_parser("list", help="list the shipped priors with what they are")
 

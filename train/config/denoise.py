@@ -18,7 +18,9 @@ class DenoiseConfig:
     ``sigma``: noise std on the 0–255 scale; ``lam``: λ (null: the prior's own); ``crop``: the
     centre SIZE×SIZE crop; ``seed``: of the noise; ``out``: parent of the run directory;
     ``route``: ``auto`` (MAP / EPLL for an energy, one pass of D for a score prior),
-    ``one-pass`` or ``red`` (score priors only: RED's fixed point, λ weighting the prior)."""
+    ``one-pass``, ``red`` (score priors only: RED's fixed point, λ weighting the prior) or
+    ``ensemble`` (score priors only: D averaged over the 8 rotations × flips of the image, each
+    undone; 8 passes)."""
 
     prior: str
     image: list[str]
@@ -27,7 +29,7 @@ class DenoiseConfig:
     crop: PosInt | None = None
     seed: NonNegInt = 0
     out: str = "runs"
-    route: Literal["auto", "one-pass", "red"] = "auto"
+    route: Literal["auto", "one-pass", "red", "ensemble"] = "auto"
 
 
 def denoise_config(options: dict[str, Any], overrides: Sequence[str] = ()) -> DenoiseConfig:

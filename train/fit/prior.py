@@ -22,7 +22,9 @@ data module gives the same global batch at every step for any number of processe
 each sample's noise level σ and noise ε are drawn from its own generator, seeded by (the data
 seed, the global step, the sample's index in the training set) — by (the data seed, its index)
 for validation, the same at every validation — (:func:`dsm_draws`), the loss is the batch
-mean and DDP averages the gradients, so the updates agree up to float rounding; ``train/loss``
+mean and DDP averages the gradients, so the updates agree up to float rounding (with
+``model.augment=dihedral`` each training sample's rotation/flip is drawn the same way,
+:func:`dihedral_draws`); ``train/loss``
 and ``val/loss`` are logged as the mean over all processes. Energy priors (FoE, ICA) keep
 the torch-generator noise and order their shipped models were trained with, which depend on
 how the batch is split.
@@ -84,6 +86,26 @@ def dsm_draws(index: Tensor, shape: torch.Size | tuple[int, ...], key: tuple[int
     return torch.cat(sigmas), torch.stack(noises)
 
 
+def dihedral_draws(index: Tensor, key: tuple[int | str, ...]) -> Tensor:
+    """The element k ∈ {0, …, 7} of the dihedral group D₄ (:func:`preimage.priors.denoise.dihedral`)
+    applied to each training sample with dataset index in ``index`` (B,): from a CPU generator
+    seeded by a hash of (``key``, ``"dihedral"``, i), a stream apart from :func:`dsm_draws`' (whose
+    σ and ε stay what they are without augmentation), the same in any batch, on any process."""
+    ks = []
+    for i in index.tolist():
+        digest = hashlib.blake2b(repr((*key, "dihedral", int(i))).encode(), digest_size=8).digest()
+        g = torch.Generator().manual_seed(int.from_bytes(digest, "little"))
+        ks.append(int(torch.randint(8, (1,), generator=g)))
+    return torch.tensor(ks, dtype=torch.long)
+
+
+def augment_dihedral(x: Tensor, k: Tensor) -> Tensor:
+    """Sample i of the (B, C, p, p) batch ``x`` rotated/flipped by D₄'s element ``k[i]``."""
+    from preimage.priors.denoise import dihedral
+
+    return torch.stack([dihedral(xi, int(ki)) for xi, ki in zip(x, k.tolist())])
+
+
 class PriorModule(pl.LightningModule):
     """Score-matching training of ``energy``.
 
@@ -110,6 +132,10 @@ class PriorModule(pl.LightningModule):
         prune: drop experts whose strength α_i‖Pw_i‖² is below this fraction of the largest from
             the exported prior (FoE / ICA; :func:`preimage.priors.prune.prune_experts`; 0: keep
             all); checkpoints keep every expert.
+        augment: ``dihedral`` (score priors only) rotates/flips each training patch by a random
+            element of D₄ (4 rotations × flip; :func:`dihedral_draws`) before its DSM noise is
+            added: 8× the distinct patches of a rotation- and flip-invariant image statistics;
+            ``none``: the patches as cut (validation always is).
 
     Batches are ``(patches, indices)`` (:class:`~preimage.train.fit.patch_data.PatchDataModule`).
     A score prior draws each sample's noise from its index (:func:`dsm_draws`; data seed
@@ -123,7 +149,8 @@ class PriorModule(pl.LightningModule):
                  curvature: NonNegativeFloat = 0.0, lr: PositiveFloat = 3e-3,
                  schedule: Literal["cosine", "constant"] = "cosine", whitening_patches: PositiveInt = 20_000,
                  lam: PositiveFloat | None = None, tune_image: str = "astronaut", tune_sigma: PositiveFloat = 25.0,
-                 tune_crop: PositiveInt = 128, export: str | None = None, prune: NonNegativeFloat = 0.0) -> None:
+                 tune_crop: PositiveInt = 128, export: str | None = None, prune: NonNegativeFloat = 0.0,
+                 augment: Literal["none", "dihedral"] = "none") -> None:
         super().__init__()
         from preimage.priors.learned import PatchEnergy
         from preimage.priors.score import ScorePrior
@@ -136,6 +163,9 @@ class PriorModule(pl.LightningModule):
         if isinstance(energy, ScorePrior) and loss != "dsm":
             raise PreimageError(f"a score prior has no energy, so model.loss={loss!r} cannot train it; "
                                 "set model.loss=dsm (denoising score matching)")
+        if augment != "none" and not isinstance(energy, ScorePrior):
+            raise PreimageError(f"model.augment={augment} is for score priors; a {type(energy).__name__} trains on "
+                                "the patches as cut: leave model.augment=none")
         if export:  # refused now, not after training
             from preimage.representations.files import check_writable
 
@@ -174,12 +204,16 @@ class PriorModule(pl.LightningModule):
 
     # --- steps -----------------------------------------------------------------------------
     def _loss(self, x: Tensor, generator: torch.Generator | None = None, index: Tensor | None = None,
-              key: tuple[int | str, ...] = ()) -> Tensor:
+              key: tuple[int | str, ...] = (), augment: bool = False) -> Tensor:
         h = self.hparams
         if self.is_score:
             from preimage.priors.dsm import dsm_score_loss
 
             e = self.energy
+            if augment and h.get("augment", "none") == "dihedral":  # before the noise: ε is D₄-invariant
+                k = dihedral_draws(index, key) if index is not None else \
+                    torch.randint(8, (x.shape[0],), generator=generator)
+                x = augment_dihedral(x, k)
             sigma = noise = None
             if index is not None:  # split-independent draws (module docstring)
                 sigma, noise = dsm_draws(index, x.shape[1:], key, e.sigma_min, e.sigma_max, x.dtype)
@@ -193,7 +227,7 @@ class PriorModule(pl.LightningModule):
 
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
         index = batch[1] if len(batch) > 1 else None
-        loss = self._loss(batch[0], index=index, key=("train", self._data_seed(), int(self.global_step)))
+        loss = self._loss(batch[0], index=index, key=("train", self._data_seed(), int(self.global_step)), augment=True)
         mean = self.trainer.strategy.reduce(loss.detach(), reduce_op="mean")  # over all processes (DDP)
         if not torch.isfinite(mean):  # every process stops, so the run directory is cleaned up
             fix = "lower --model.lr" if self.is_score else "lower --model.lr or raise --model.noise_std"
@@ -222,8 +256,11 @@ class PriorModule(pl.LightningModule):
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         meta = dm.meta() if dm is not None and hasattr(dm, "meta") else {}
         data = {k: meta.get(k) for k in ("images", "grey", "patch_size", "weights")}
-        return {"representation": meta.get("representation"), "layer": meta.get("layer"), "data": data,
-                "loss": self.hparams.loss, "noise_std": self.hparams.noise_std}
+        out = {"representation": meta.get("representation"), "layer": meta.get("layer"), "data": data,
+               "loss": self.hparams.loss, "noise_std": self.hparams.noise_std}
+        if self.is_score:
+            out["augment"] = self.hparams.get("augment", "none")
+        return out
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # what the checkpoint holds, beside (not inside) the constructor arguments that
