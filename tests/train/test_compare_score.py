@@ -151,7 +151,7 @@ def test_a_langevin_comparison_its_samples_and_the_missing_prior_note(tmp_path, 
     few = ["optimiser.schedule=[[1, 3]]", "x0_sigma_scale_with_size=true"]
     cfg = _config(tmp_path, ["cvpr15", "langevin", "cvpr15+score@layers"],
                   extra={"cvpr15": few, "cvpr15+score@layers": few, "langevin": [
-                      "method.levels=2", "method.steps_per_level=2", "objective.weight=1e5"]})
+                      "method.levels=2", "method.steps_per_level=2", "method.decay=null", "objective.weight=1e5"]})
     run = compare(cfg, out=tmp_path / "runs", quiet=True)
     rows = read_csv(run / "results.csv")
     lang = [r for r in rows if r["method"] == "langevin"]
