@@ -41,19 +41,22 @@ EPLL_BETAS = (1.0, 4.0, 8.0, 16.0, 32.0)
 DIHEDRAL = 8
 
 
+def _check_element(k: int) -> int:
+    k = _check_element(k)
+    return int(k)
+
+
 def dihedral(x: Tensor, k: int) -> Tensor:
     """Element ``k`` (0…7) of D₄ on the last two axes of ``x``: rotate by k·90° (mod 4), then
     flip left-right if k ≥ 4. Odd rotations swap H and W."""
-    if not 0 <= int(k) < DIHEDRAL:
-        raise PreimageError(f"dihedral element k must be 0…7 (4 rotations × flip), got {k}")
+    k = _check_element(k)
     x = torch.rot90(x, int(k) % 4, (-2, -1))
     return x.flip(-1) if k >= 4 else x
 
 
 def undo_dihedral(x: Tensor, k: int) -> Tensor:
     """The inverse of :func:`dihedral`: ``undo_dihedral(dihedral(x, k), k) == x`` exactly."""
-    if not 0 <= int(k) < DIHEDRAL:
-        raise PreimageError(f"dihedral element k must be 0…7 (4 rotations × flip), got {k}")
+    k = _check_element(k)
     x = x.flip(-1) if k >= 4 else x
     return torch.rot90(x, -(int(k) % 4), (-2, -1))
 
