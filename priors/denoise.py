@@ -42,7 +42,8 @@ DIHEDRAL = 8
 
 
 def _check_element(k: int) -> int:
-    k = _check_element(k)
+    if not 0 <= int(k) < DIHEDRAL:
+        raise PreimageError(f"dihedral element k must be 0…7 (4 rotations × flip), got {k}")
     return int(k)
 
 
