@@ -23,6 +23,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 #: evaluation photos of the benchmarks and the default comparison.
 TRAIN_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "rocket", "motorcycle", "camera", "flower")
 HELD_OUT_PHOTOS: tuple[str, ...] = ("coffee", "china", "grace_hopper")
+#: Grey photos in scikit-image (brick, grass and gravel textures, coins, the moon): more
+#: training data for a grey prior (``configs/prior/score-grey.yaml`` adds them to the six).
+GREY_PHOTOS: tuple[str, ...] = ("brick", "grass", "gravel", "coins", "moon")
 
 #: ITU-R BT.601 luma weights: every grey conversion of the project (conventions, priors, patches).
 LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
@@ -77,6 +80,7 @@ SAMPLES: dict[str, Callable[[], np.ndarray]] = {
     "china": _sklearn("china"),
     "flower": _sklearn("flower"),
     "grace_hopper": _grace_hopper,
+    **{name: _skimage(name) for name in GREY_PHOTOS},
 }
 DEFAULT_SAMPLE = "chelsea"
 

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from preimage.representations import PreimageError, load_image, resize_crop, resolve_images, sample_names
+from preimage.representations.images import GREY_PHOTOS
 
 
 def _check(img, h, w):
@@ -53,10 +54,12 @@ def test_resize_crop():
 
 def test_samples_offline():
     names = sample_names()
-    assert {"astronaut", "chelsea", "coffee", "china", "flower", "grace_hopper"} <= set(names)
+    assert {"astronaut", "chelsea", "coffee", "china", "flower", "grace_hopper", *GREY_PHOTOS} <= set(names)
     for name in names:
         img = load_image(name)
         assert img.shape[0] == 3 and min(img.shape[1:]) >= 227
+        if name in GREY_PHOTOS:  # grey photos come as three equal channels, and are photos (not flat)
+            assert torch.equal(img[0], img[1]) and torch.equal(img[1], img[2]) and img.std() > 0.05
 
 
 def test_resolve_folder_and_names(tmp_path):
