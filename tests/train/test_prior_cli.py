@@ -36,7 +36,14 @@ def tiny(cfg: Path, photo: Path) -> list[str]:
         args += ["--data.patch_size", str(min(int(data.get("patch_size", 8)), 12))]
     elif data.get("patch_size") is not None:  # a score prior's windows: the tiny photo's deep maps are ~20 wide
         args += ["--data.patch_size", str(min(int(data["patch_size"]), 8))]
-    return args
+    return args + stage(cfg)
+
+
+def stage(cfg: Path) -> list[str]:
+    """A later training stage starts from its first stage's file (``model.init``, made by the
+    first stage's command); here from the shipped prior of the same network."""
+    init = yaml.safe_load(cfg.read_text())["model"].get("init")
+    return ["--model.init", cfg.stem.rsplit("-stage", 1)[0]] if init else []
 
 
 def test_configs_found():
@@ -54,7 +61,7 @@ def test_every_config_instantiates(cfg):
 
     from preimage.priors.score import ScorePrior
 
-    cli = run_lightning_cli(PriorModule, PatchDataModule, ["--config", str(cfg)], run=False)
+    cli = run_lightning_cli(PriorModule, PatchDataModule, ["--config", str(cfg), *stage(cfg)], run=False)
     assert isinstance(cli.model.energy, ScorePrior if cfg.stem.startswith("score-") else PatchEnergy)
     expected = yaml.safe_load(cfg.read_text())["model"]["energy"]["init_args"]
     assert all(cli.model.energy.hparams()[k] == v for k, v in expected.items() if k in cli.model.energy.hparams())

@@ -31,8 +31,9 @@ def grey_score(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("cfg", SCORE_CONFIGS, ids=lambda c: c.stem)
 def test_fast_dev_run_of_every_score_config(cfg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    stage = [f"model.init={cfg.stem.rsplit('-stage', 1)[0]}"] if "init:" in cfg.read_text() else []  # a later stage
     assert main(["prior", "fit", "--config", cfg.stem, "trainer.fast_dev_run=true", "data.batch_size=2",
-                 "data.n_train=8", "data.n_val=4", "data.images=[astronaut]"]) == 0
+                 "data.n_train=8", "data.n_val=4", "data.images=[astronaut]", *stage]) == 0
 
 
 def test_score_prior_in_an_inversion_moves_the_image_along_its_score(grey_score, tmp_path):
@@ -198,3 +199,40 @@ def test_a_grey_score_prior_on_a_colour_inversion_is_refused(grey_score, tmp_pat
                "priors.s.type=learned", f"priors.s.prior={grey_score}", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "1 channel" in err[0] and "3 channels" in err[0]
+
+
+def test_model_init_starts_from_a_prior_s_weights_and_refuses_another_network(grey_score, tmp_path, capsys):
+    from preimage.priors.foe import FieldOfExperts
+    from preimage.representations.errors import PreimageError
+    from preimage.train.fit.prior import PriorModule
+
+    saved = torch.load(grey_score, weights_only=True)["state_dict"]
+    fresh = ScoreDenoiser(channels=1, features=4, depth=2, sigma_min=0.02, sigma_max=0.3)
+    assert any(not torch.equal(v, saved[k]) for k, v in fresh.state_dict().items())  # a random start differs
+    module = PriorModule(fresh, loss="dsm", init=str(grey_score))
+    for k, v in module.energy.state_dict().items():
+        torch.testing.assert_close(v, saved[k], rtol=0, atol=0)
+    with pytest.raises(PreimageError) as err:  # another width
+        PriorModule(ScoreDenoiser(channels=1, features=8, depth=2, sigma_min=0.02, sigma_max=0.3), loss="dsm",
+                    init=str(grey_score))
+    assert "features=4" in str(err.value) and "features=8" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(PreimageError) as err:  # another class
+        PriorModule(FieldOfExperts(n_experts=2, patch_size=3, channels=1), init=str(grey_score))
+    assert "ScoreDenoiser" in str(err.value) and "FieldOfExperts" in str(err.value)
+    # through the CLI: the second stage starts from the first stage's file, and its file says so
+    args = ["prior", "fit", "--config", "score-grey", "data.batch_size=2", "data.n_train=8", "data.n_val=4",
+            "data.images=[astronaut]", "trainer.max_steps=1", "trainer.val_check_interval=1",
+            "model.energy.init_args.features=4", "model.energy.init_args.depth=4"]
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    assert main([*args, f"--trainer.default_root_dir={tmp_path / 'a'}", f"model.export={first}"]) == 0
+    assert main([*args, f"--trainer.default_root_dir={tmp_path / 'b'}", f"model.init={first}",
+                 f"model.export={second}", "model.lr=1e-12"]) == 0
+    a, b = torch.load(first, weights_only=True), torch.load(second, weights_only=True)
+    assert b["meta"]["init"] == str(first)
+    for k, v in a["state_dict"].items():  # one step at a vanishing rate: still the first stage's weights
+        torch.testing.assert_close(b["state_dict"][k], v, rtol=1e-6, atol=1e-9)
+    capsys.readouterr()
+    rc = main([*args, f"--trainer.default_root_dir={tmp_path / 'c'}", f"model.init={first}",
+               "model.energy.init_args.features=8", f"model.export={tmp_path / 'third.pt'}"])
+    assert rc == 2 and not (tmp_path / "third.pt").exists() and not (tmp_path / "c").exists()
+    assert "model.init" in capsys.readouterr().err

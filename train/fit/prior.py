@@ -106,6 +106,28 @@ def augment_dihedral(x: Tensor, k: Tensor) -> Tensor:
     return torch.stack([dihedral(xi, int(ki)) for xi, ki in zip(x, k.tolist())])
 
 
+def init_weights(energy: nn.Module, init: str) -> None:
+    """Copy the weights of the prior ``init`` (a shipped name or a prior file) into ``energy``,
+    which must be the same class with the same hyper-parameters (``model.init``)."""
+    from preimage.priors.store import load_prior
+
+    src = load_prior(init).energy
+    if type(src) is not type(energy):
+        raise PreimageError(f"model.init={init!r} holds a {type(src).__name__} but model.energy is a "
+                            f"{type(energy).__name__}; give a prior of the class being trained")
+    skip = {"layer", "representation"}  # set from the data in setup
+    theirs = {k: v for k, v in src.hparams().items() if k not in skip}
+    ours = {k: v for k, v in energy.hparams().items() if k not in skip}
+    diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    if diff:
+        k = diff[0]
+        raise PreimageError(f"model.init={init!r} has {k}={theirs.get(k)!r} but model.energy has {k}={ours.get(k)!r}"
+                            f"{f' (and {len(diff) - 1} more)' if len(diff) > 1 else ''}; "
+                            f"set model.energy.init_args to the prior's hyper-parameters")
+    with torch.no_grad():
+        energy.load_state_dict(src.state_dict())
+
+
 class PriorModule(pl.LightningModule):
     """Score-matching training of ``energy``.
 
@@ -132,6 +154,12 @@ class PriorModule(pl.LightningModule):
         prune: drop experts whose strength α_i‖Pw_i‖² is below this fraction of the largest from
             the exported prior (FoE / ICA; :func:`preimage.priors.prune.prune_experts`; 0: keep
             all); checkpoints keep every expert.
+        init: a prior to start from instead of a random initialisation: a shipped name or a file
+            from :func:`~preimage.priors.store.save_prior` / ``prior fit`` (``.pt`` or ``.ckpt``)
+            holding the same class with the same hyper-parameters; its weights (whitening
+            included) are copied in, and the optimiser and schedule start afresh (a second
+            stage at another learning rate or on other data; ``--ckpt_path`` resumes a run
+            instead, with its optimiser).
         augment: ``dihedral`` (score priors only) rotates/flips each training patch by a random
             element of D₄ (4 rotations × flip; :func:`dihedral_draws`) before its DSM noise is
             added: 8× the distinct patches of a rotation- and flip-invariant image statistics;
@@ -150,7 +178,7 @@ class PriorModule(pl.LightningModule):
                  schedule: Literal["cosine", "constant"] = "cosine", whitening_patches: PositiveInt = 20_000,
                  lam: PositiveFloat | None = None, tune_image: str = "astronaut", tune_sigma: PositiveFloat = 25.0,
                  tune_crop: PositiveInt = 128, export: str | None = None, prune: NonNegativeFloat = 0.0,
-                 augment: Literal["none", "dihedral"] = "none") -> None:
+                 augment: Literal["none", "dihedral"] = "none", init: str | None = None) -> None:
         super().__init__()
         from preimage.priors.learned import PatchEnergy
         from preimage.priors.score import ScorePrior
@@ -174,6 +202,8 @@ class PriorModule(pl.LightningModule):
             from preimage.priors.prune import check_prunable
 
             check_prunable(energy, prune)
+        if init:
+            init_weights(energy, init)
         self.energy = energy
         self.is_score = isinstance(energy, ScorePrior)
         self.save_hyperparameters(ignore=["energy"])
@@ -195,7 +225,8 @@ class PriorModule(pl.LightningModule):
         if p < self.energy.patch_size:
             raise PreimageError(f"training patches of {p}x{p} are smaller than the energy's "
                                 f"{self.energy.patch_size}x{self.energy.patch_size} window; raise --data.patch_size")
-        if stage == "fit" and self.trainer.ckpt_path is None:  # resuming restores the fitted whitening
+        if stage == "fit" and self.trainer.ckpt_path is None and not self.hparams.get("init"):
+            # resuming restores the fitted whitening, model.init brings its own
             g = torch.Generator().manual_seed(getattr(dm, "seed", 0) + 7)
             x = dm.train_patches
             sub = x if p == self.energy.patch_size and len(x) <= self.hparams.whitening_patches else \
@@ -260,6 +291,8 @@ class PriorModule(pl.LightningModule):
                "loss": self.hparams.loss, "noise_std": self.hparams.noise_std}
         if self.is_score:
             out["augment"] = self.hparams.get("augment", "none")
+        if self.hparams.get("init"):
+            out["init"] = str(self.hparams["init"])
         return out
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
