@@ -219,6 +219,11 @@ def test_model_init_starts_from_a_prior_s_weights_and_refuses_another_network(gr
     with pytest.raises(PreimageError) as err:  # another class
         PriorModule(FieldOfExperts(n_experts=2, patch_size=3, channels=1), init=str(grey_score))
     assert "ScoreDenoiser" in str(err.value) and "FieldOfExperts" in str(err.value)
+    from preimage.priors.store import load_prior  # an energy: its whitening comes too; its own init scheme is no matter
+    foe = load_prior("foe-grey").energy
+    start = FieldOfExperts(**{**foe.hparams(), "init": "random"})
+    for (k, v), w in zip(PriorModule(start, init="foe-grey").energy.state_dict().items(), foe.state_dict().values()):
+        assert torch.equal(v, w), k
     # through the CLI: the second stage starts from the first stage's file, and its file says so
     args = ["prior", "fit", "--config", "score-grey", "data.batch_size=2", "data.n_train=8", "data.n_val=4",
             "data.images=[astronaut]", "trainer.max_steps=1", "trainer.val_check_interval=1",

@@ -115,7 +115,7 @@ def init_weights(energy: nn.Module, init: str) -> None:
     if type(src) is not type(energy):
         raise PreimageError(f"model.init={init!r} holds a {type(src).__name__} but model.energy is a "
                             f"{type(energy).__name__}; give a prior of the class being trained")
-    skip = {"layer", "representation"}  # set from the data in setup
+    skip = {"layer", "representation", "init"}  # set from the data in setup; the start the weights replace
     theirs = {k: v for k, v in src.hparams().items() if k not in skip}
     ours = {k: v for k, v in energy.hparams().items() if k not in skip}
     diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
